@@ -1,0 +1,90 @@
+"""CAR T & MS research aggregator: the Flask app factory. It only wires; it never polls or starts a scheduler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from flask_migrate import Migrate
+
+from . import db
+from .classify import Classifier
+from .config import INSTANCE_DIR, Settings, instance_secret_key
+from .sources import Catalog, load_catalog
+from .topics import load_topics
+
+EXTENSION = "aggregator"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What views, commands and jobs share: settings, the catalog of sources and the topic classifier."""
+
+    settings: Settings
+    catalog: Catalog
+    classifier: Classifier
+
+    @property
+    def topic_names(self) -> dict[str, str]:
+        return {topic.id: topic.name for topic in self.classifier.topic_set.topics}
+
+
+def services() -> Services:
+    state: Services = current_app.extensions[EXTENSION]
+    return state
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_aggregator", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._aggregator = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    # Third-party libraries are noisy at DEBUG/INFO; our own modules keep the chosen level.
+    for noisy in ("urllib3", "apscheduler.executors", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings (defaults → environment → ``test_config``), database, catalog, blueprints, CLI.
+
+    ``test_config`` keys that name a setting (``database_url``, ``feeds_file`` ...) override it; other keys go to
+    ``app.config`` (``TESTING``, ``WTF_CSRF_ENABLED`` ...).
+    """
+    test_config = dict(test_config or {})
+    setting_names = {f.name for f in fields(Settings)}
+    overrides = {key: test_config.pop(key) for key in list(test_config) if key in setting_names}
+    settings = Settings.from_env(**overrides)
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__, template_folder="../templates", static_folder="static", instance_path=str(INSTANCE_DIR))
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key or instance_secret_key(),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(test_config)
+
+    catalog = load_catalog(settings.feeds_path)
+    classifier = Classifier(load_topics(catalog.topics_config))
+    app.extensions[EXTENSION] = Services(settings=settings, catalog=catalog, classifier=classifier)
+
+    database = db.init_app(app, settings.database_url)
+    Migrate(app, database, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+
+    from .web import init_app as init_web
+
+    init_web(app)
+
+    from .cli import init_app as init_cli
+
+    init_cli(app)
+    return app

@@ -1,0 +1,189 @@
+"""Pure cleaning of what a stranger sent: sanitised HTML, plain-text titles, canonical links, identity and hash.
+
+- HTML goes through an nh3 allow-list: no scripts, event handlers, styles, iframes, forms, images (tracking
+  pixels) or non-web URLs; links get ``rel="noopener noreferrer nofollow"``.
+- Titles are text, never HTML: tags are stripped and entities decoded; templates escape them again on output.
+- Links are canonicalised (tracking parameters and fragments dropped, Google redirect wrappers unwrapped) so the
+  same story from two sources, or one link with per-fetch tracking, is recognised as one.
+Nothing here fetches or stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nh3
+
+from .domain import CleanItem, ParsedItem, SourceSpec
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "cite", "code", "dd", "dl", "dt", "em", "i", "li", "ol", "p", "pre",
+    "q", "s", "small", "strong", "sub", "sup", "u", "ul", "h3", "h4", "h5", "h6", "table", "thead", "tbody",
+    "tr", "th", "td", "caption", "figure", "figcaption", "hr", "span", "mark",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+# Elements whose text is not content: nh3 drops them with everything inside.
+_CLEAN_CONTENT_TAGS = {"script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math", "form"}
+
+_TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "_hsenc", "_hsmi", "rss",
+                    "ref", "ref_src", "fc", "ff", "v", "cmpid", "icid", "af"}
+_WHITESPACE = re.compile(r"\s+")
+_MAX_TITLE = 500
+_MAX_SUMMARY_HTML = 20_000
+_MAX_TEXT = 50_000
+# Published dates further in the future than this are treated as wrong and replaced by the time we saw the item.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def sanitize_html(fragment: str) -> str:
+    """Allow-listed HTML, safe to show in a browser or an email."""
+    if not fragment:
+        return ""
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        clean_content_tags=_CLEAN_CONTENT_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    ).strip()
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment (or of text that merely contains entities), whitespace collapsed."""
+    if not fragment:
+        return ""
+    if "<" in fragment:
+        # Block-level boundaries become spaces so "word</p><p>word" does not glue into one word.
+        fragment = re.sub(r"<(br|/p|/div|/li|/h\d|/tr|/td|/th)\b[^>]*>", " ", fragment, flags=re.IGNORECASE)
+        fragment = nh3.clean(fragment, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS, strip_comments=True)
+    # nh3 leaves entities encoded; a title may also be double-escaped by its publisher (&amp;lt;b&amp;gt;).
+    text = html.unescape(html.unescape(fragment)) if "&" in fragment else fragment
+    if "<" in text:
+        text = nh3.clean(text, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS)
+        text = html.unescape(text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n")
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",.;:-–— ")
+    return cut + "…"
+
+
+def _unwrap_redirect(parts: tuple[str, str, str, str, str]) -> str | None:
+    scheme, netloc, path, query, _ = parts
+    host = netloc.lower()
+    if (host.endswith("google.com") and path == "/url") or host.endswith("safelinks.protection.outlook.com"):
+        params = dict(parse_qsl(query))
+        inner = params.get("url") or params.get("q")
+        if inner and inner.startswith(("http://", "https://")):
+            return inner
+    return None
+
+
+def normalize_link(link: str | None) -> str | None:
+    """A canonical form of an http(s) link for identity and de-duplication; None for anything else."""
+    if not link:
+        return None
+    link = link.strip()
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    inner = _unwrap_redirect(tuple(parts))  # type: ignore[arg-type]
+    if inner:
+        return normalize_link(inner)
+    host = parts.netloc.lower()
+    if host.endswith(":80") and parts.scheme == "http":
+        host = host[:-3]
+    if host.endswith(":443") and parts.scheme == "https":
+        host = host[:-4]
+    if host.startswith("www."):
+        host = host[4:]
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS]
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    # http and https versions of one page are one story.
+    return urlunsplit(("https", host, path, urlencode(sorted(query)), ""))
+
+
+def safe_link(link: str | None) -> str | None:
+    """The link to show readers: only http(s), never javascript:, data: or other schemes."""
+    if not link:
+        return None
+    link = link.strip()
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    inner = _unwrap_redirect(tuple(parts))  # type: ignore[arg-type]
+    return inner or link
+
+
+def content_hash(title: str, summary_text: str, content_text: str) -> str:
+    digest = hashlib.sha256()
+    for part in (title, summary_text, content_text):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:32]
+
+
+def identity_key(guid: str | None, normalized: str | None, hash_: str) -> str:
+    """How an item is recognised within its source: guid, else normalised link, else a hash of its content."""
+    if guid:
+        return "guid:" + guid[:900]
+    if normalized:
+        return "link:" + normalized[:900]
+    return "hash:" + hash_
+
+
+def clean_item(item: ParsedItem, spec: SourceSpec, now: datetime) -> CleanItem:
+    title = truncate(html_to_text(item.title), _MAX_TITLE)
+    summary_source = item.summary or item.content
+    summary_html = sanitize_html(summary_source[:_MAX_SUMMARY_HTML * 5])[:_MAX_SUMMARY_HTML]
+    summary_text = html_to_text(summary_source)[:_MAX_TEXT]
+    content_text = html_to_text(item.content)[:_MAX_TEXT] if item.content and item.summary else ""
+    link = safe_link(item.link)
+    normalized = normalize_link(link)
+    guid = item.guid.strip() if item.guid and item.guid.strip() else None
+    hash_ = content_hash(title, summary_text, content_text)
+    if not title:
+        title = truncate(summary_text, 120) or (link or "Untitled item")
+    published = item.published_at
+    if published is not None and published > now + FUTURE_TOLERANCE:
+        published = None  # a date in the future is a publisher's mistake; first-seen time stands in
+    return CleanItem(
+        key=identity_key(guid, normalized, hash_),
+        title=title,
+        link=link,
+        normalized_link=normalized,
+        guid=guid,
+        summary_html=summary_html,
+        summary_text=summary_text,
+        content_text=content_text,
+        author=html_to_text(item.author or "")[:200] or None,
+        categories=tuple(html_to_text(c)[:100] for c in item.categories[:30] if c),
+        published_at=published,
+        content_hash=hash_,
+        evidence_type=item.evidence_type or spec.evidence_type,
+        doi=item.doi,
+        pmid=item.pmid,
+        nct_id=item.nct_id,
+        extra=dict(item.extra),
+    )

@@ -1,0 +1,129 @@
+"""RSS, Atom and RDF bytes → ``ParsedItem`` list, with feedparser.
+
+The bozo policy (feedparser never raises; it flags a document it had to repair):
+- survivable flags (wrong or missing encoding declaration, an XML feed served as text/html, recovered
+  well-formedness errors) are logged as warnings and the entries are kept;
+- a document with no feed version and no entries is not a feed: ``ParseError``; when it is an HTML page that
+  advertises a feed (``<link rel="alternate" type="application/rss+xml">``), the error carries that link;
+- a bad entry is skipped with a warning; the source fails only when every entry failed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+from bs4 import BeautifulSoup
+
+from ..domain import ParsedItem
+from ..errors import ParseError
+
+log = logging.getLogger(__name__)
+
+SURVIVABLE_BOZO = (
+    feedparser.CharacterEncodingOverride,
+    feedparser.CharacterEncodingUnknown,
+    feedparser.NonXMLContentType,
+)
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json")
+_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
+_HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body)", re.IGNORECASE)
+
+
+def _to_datetime(struct: time.struct_time | None) -> datetime | None:
+    if not struct:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def find_feed_link(html: bytes, base_url: str) -> str | None:
+    """The feed a web page advertises for autodiscovery, as an absolute URL."""
+    soup = BeautifulSoup(html[:512 * 1024], "html.parser")
+    for link in soup.find_all("link", href=True):
+        rel = link.get("rel") or []
+        kind = (link.get("type") or "").lower()
+        if "alternate" in [r.lower() for r in rel] and kind in _FEED_TYPES:
+            return urljoin(base_url, str(link["href"]))
+    return None
+
+
+def _doi_of(entry: Any) -> str | None:
+    for key in ("prism_doi", "dc_identifier", "id"):
+        value = entry.get(key)
+        if isinstance(value, str):
+            match = _DOI.search(value)
+            if match:
+                return match.group(1).rstrip(".,;)").lower()
+    return None
+
+
+def _entry_to_item(entry: Any) -> ParsedItem:
+    content = ""
+    if entry.get("content"):
+        content = entry["content"][0].get("value", "") or ""
+    summary = entry.get("summary", "") or ""
+    if summary == content:
+        content = ""
+    categories = tuple(
+        tag.get("term", "").strip() for tag in entry.get("tags", []) if tag.get("term", "").strip()
+    )
+    published = _to_datetime(entry.get("published_parsed")) or _to_datetime(entry.get("updated_parsed"))
+    return ParsedItem(
+        title=(entry.get("title") or "").strip(),
+        link=(entry.get("link") or "").strip() or None,
+        guid=(entry.get("id") or "").strip() or None,
+        summary=summary,
+        content=content,
+        author=(entry.get("author") or "").strip() or None,
+        categories=categories,
+        published_at=published,
+        updated_at=_to_datetime(entry.get("updated_parsed")),
+        doi=_doi_of(entry),
+    )
+
+
+def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem]:
+    if not data.strip():
+        raise ParseError("the source sent an empty body instead of a feed")
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    result = feedparser.parse(data, response_headers=headers)
+    if not result.get("version") and not result.entries:
+        if _HTML_START.match(data[:2048]) or "html" in content_type.lower():
+            feed_link = find_feed_link(data, url)
+            hint = f"; the page advertises a feed at {feed_link}: use that URL" if feed_link else ""
+            raise ParseError(f"the address returned a web page, not a feed{hint}", feed_link=feed_link)
+        problem = result.get("bozo_exception")
+        detail = f" ({problem})" if problem else ""
+        raise ParseError(f"the body is not a feed we can read{detail}")
+    if result.get("bozo"):
+        problem = result.get("bozo_exception")
+        level = logging.INFO if isinstance(problem, SURVIVABLE_BOZO) else logging.WARNING
+        log.log(level, "feed %s needed repair: %s", url, problem)
+    items: list[ParsedItem] = []
+    failures = 0
+    for index, entry in enumerate(result.entries):
+        try:
+            item = _entry_to_item(entry)
+        except Exception as exc:  # one stranger's malformed entry must not cost us the others
+            failures += 1
+            log.warning("feed %s: skipped entry %d: %s", url, index, exc)
+            continue
+        if not item.title and not item.link and not item.summary:
+            failures += 1
+            log.warning("feed %s: skipped entry %d with no title, link or summary", url, index)
+            continue
+        items.append(item)
+    if failures and not items:
+        raise ParseError(f"none of the feed's {failures} entries could be read")
+    return items

@@ -1,0 +1,87 @@
+"""APScheduler jobs: polling the sources that are due. Jobs are plain functions that call the pipeline.
+
+The schedule itself lives in the database (each source's ``next_poll_at``, set with jitter and back-off by
+``policy``); the scheduler only wakes every ``SCHEDULER_TICK_SECONDS`` to poll whatever is due. That keeps each
+source on its own interval, survives restarts, and — with the per-source lease — never polls one source twice at
+once, even with two schedulers running.
+In production the scheduler is its own process (``flask --app aggregator scheduler``, the Procfile's ``worker``);
+``make run`` starts it in a background thread of the web process instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def logged_job(name: str, job: Callable[[], Any]) -> Callable[[], None]:
+    """Wrap a job so its start, finish and failure are logged, and a failure never kills the scheduler."""
+
+    def run() -> None:
+        log.info("job %s: starting", name)
+        try:
+            result = job()
+        except Exception:
+            log.exception("job %s: failed", name)
+            return
+        log.info("job %s: finished %s", name, result if result is not None else "")
+
+    return run
+
+
+def poll_due_job(app: Flask) -> Callable[[], str]:
+    def job() -> str:
+        from .cli import build_poller
+
+        with app.app_context():
+            reports = build_poller(app).poll_due()
+        failed = sum(report.outcome == "error" for report in reports)
+        new = sum(report.new for report in reports)
+        return f"({len(reports)} sources polled, {new} new items, {failed} failed)"
+
+    return job
+
+
+def configure(scheduler: BaseScheduler, app: Flask, tick_seconds: int) -> BaseScheduler:
+    scheduler.add_job(
+        logged_job("poll", poll_due_job(app)),
+        "interval",
+        seconds=tick_seconds,
+        id="poll",
+        max_instances=1,  # a slow poll is never overlapped by the next tick
+        coalesce=True,
+        next_run_time=None,
+        replace_existing=True,
+    )
+    # First tick right away rather than one interval after start.
+    scheduler.modify_job("poll", next_run_time=_now())
+    extra: list[Callable[[BaseScheduler, Flask], None]] = app.extensions.get("aggregator.jobs", [])
+    for add_job in extra:
+        add_job(scheduler, app)
+    return scheduler
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def background(app: Flask, tick_seconds: int) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC", daemon=True)
+    configure(scheduler, app, tick_seconds)
+    return scheduler
+
+
+def blocking(app: Flask, tick_seconds: int) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="UTC")
+    configure(scheduler, app, tick_seconds)
+    return scheduler

@@ -1,0 +1,75 @@
+"""RSS 2.0 and Atom documents from stored items, with feedgen. Pure: given items, returns bytes.
+
+Only sanitised fields go out (the summary HTML was cleaned by nh3 before it was stored; titles are plain text).
+Guids are stable: our own item URL-independent tag URI, so readers never see an item twice when a link changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedgen.feed import FeedGenerator
+
+from .models import Item
+
+
+@dataclass(frozen=True)
+class FeedMeta:
+    title: str
+    description: str
+    self_url: str  # absolute URL of this feed document
+    page_url: str  # absolute URL of the matching web page
+    base_url: str
+    updated: datetime | None
+
+
+def item_guid(base_url: str, item: Item) -> str:
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    return f"tag:{host},2026:item/{item.id}"
+
+
+def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str]) -> FeedGenerator:
+    generator = FeedGenerator()
+    generator.load_extension("dc", atom=False, rss=True)
+    generator.id(meta.self_url)
+    generator.title(meta.title)
+    generator.subtitle(meta.description)
+    generator.description(meta.description)
+    generator.link(href=meta.page_url, rel="alternate")
+    generator.link(href=meta.self_url, rel="self")
+    generator.language("en")
+    generator.generator("CAR T & MS Research Aggregator")
+    if meta.updated:
+        generator.updated(meta.updated)
+        generator.lastBuildDate(meta.updated)
+    # feedgen prepends entries; add oldest first so the document lists newest first.
+    for item in reversed(items):
+        entry = generator.add_entry()
+        entry.id(item_guid(meta.base_url, item))
+        entry.guid(item_guid(meta.base_url, item), permalink=False)
+        entry.title(item.title)
+        if item.link:
+            entry.link(href=item.link, rel="alternate")
+        summary = item.summary_html or ""
+        entry.description(summary or item.title)
+        entry.summary(summary or item.title, type="html")
+        entry.published(item.sort_at)
+        entry.updated(item.updated_at)
+        source_name = item.source.name if item.source else item.source_id
+        entry.author(name=item.author or source_name)
+        entry.source(title=source_name, url=item.source.homepage if item.source and item.source.homepage else None)
+        for topic in sorted(t.topic_id for t in item.topics):
+            entry.category(term=topic, label=topic_names.get(topic, topic))
+    return generator
+
+
+def render_rss(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str]) -> bytes:
+    rss: bytes = _generator(meta, items, topic_names).rss_str(pretty=True)
+    return rss
+
+
+def render_atom(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str]) -> bytes:
+    atom: bytes = _generator(meta, items, topic_names).atom_str(pretty=True)
+    return atom

@@ -1,0 +1,72 @@
+"""Blueprint "feeds": /feed.xml (RSS 2.0) and /feed.atom with the page's filters, answered with 304 when unchanged.
+
+The ETag is derived from a cheap aggregate (count and newest change of the matching items), so a revalidation
+costs one indexed query and no rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from flask import Blueprint, Response, request, url_for
+from flask.typing import ResponseReturnValue
+
+from .. import services, store
+from ..db import request_session
+from ..domain import EVIDENCE_TYPES
+from ..models import Item
+from ..syndication import FeedMeta, render_atom, render_rss
+from .params import parse_page_request
+
+bp = Blueprint("feeds", __name__)
+
+Renderer = Callable[[FeedMeta, Sequence[Item], dict[str, str]], bytes]
+
+
+def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
+    svc = services()
+    topic_ids = [topic.id for topic in svc.classifier.topic_set.topics]
+    source_ids = [spec.id for spec in svc.catalog.sources]
+    req = parse_page_request(request.args, topic_ids, source_ids, list(EVIDENCE_TYPES), default_topic=topic_ids[0])
+    session = request_session()
+    count, newest = store.feed_fingerprint(session, req.filters)
+    fingerprint = f"{kind}|{request.query_string.decode('latin-1')}|{count}|{newest.isoformat() if newest else ''}"
+    etag = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+    response = Response(mimetype=mimetype)
+    response.set_etag(etag)
+    if newest:
+        response.last_modified = newest
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    if request.if_none_match.contains(etag) or (
+        not request.if_none_match and newest and request.if_modified_since
+        and newest.replace(microsecond=0) <= request.if_modified_since
+    ):
+        response.status_code = 304
+        return response
+    items = store.matching_items(session, req.filters, svc.settings.feed_size)
+    base = svc.settings.base_url
+    args = {k: v for k, v in request.args.items() if k in {"topic", "source", "q", "evidence"} and v}
+    names = svc.topic_names
+    label = "All topics" if req.filters.topic is None else names.get(req.filters.topic, req.filters.topic)
+    meta = FeedMeta(
+        title=f"{label} — CAR T & MS Research",
+        description=f"New research items matching “{label}”, from trusted sources.",
+        self_url=base + url_for(f"feeds.{kind}", **args),
+        page_url=base + url_for("pages.index", **args),
+        base_url=base,
+        updated=newest,
+    )
+    response.set_data(renderer(meta, items, names))
+    return response
+
+
+@bp.get("/feed.xml")
+def rss() -> ResponseReturnValue:
+    return _serve("rss", render_rss, "application/rss+xml")
+
+
+@bp.get("/feed.atom")
+def atom() -> ResponseReturnValue:
+    return _serve("atom", render_atom, "application/atom+xml")

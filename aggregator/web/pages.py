@@ -1,0 +1,145 @@
+"""Blueprint "pages": the digest page, the sources' health page and /healthz. Thin views over store reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import services, store
+from ..db import request_session
+from ..domain import EVIDENCE_TYPES
+from ..models import Item, Source
+from .params import ALL_TOPICS, PageRequest, parse_page_request
+from .render import group_by_week, highlight, short_summary
+
+bp = Blueprint("pages", __name__)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One item as the page shows it: highlighted title and summary, badges, and why it is here."""
+
+    item: Item
+    title: Markup
+    summary: Markup
+    topics: list[tuple[str, str]]  # (id, name)
+    evidence: str
+    also: list[tuple[str, str | None]]  # (source name, link)
+    why: list[str]
+
+    @property
+    def sort_at(self) -> Any:
+        return self.item.sort_at
+
+
+def _explain(item: Item, names: dict[str, str]) -> list[str]:
+    lines = []
+    for match in sorted(item.topics, key=lambda t: t.topic_id):
+        parts = []
+        for hit in match.hits or []:
+            parts.append(f"“{hit.get('text') or hit.get('term')}” in the {hit.get('field', 'text')}")
+        terms = "; ".join(dict.fromkeys(parts)) or "its rules"
+        lines.append(f"{names.get(match.topic_id, match.topic_id)}: {terms}.")
+    return lines
+
+
+def _views(items: list[Item], also: dict[int, list[Item]]) -> list[ItemView]:
+    svc = services()
+    names = svc.topic_names
+    topic_set = svc.classifier.topic_set
+    views = []
+    for item in items:
+        summary = short_summary(item.summary_text)
+        views.append(
+            ItemView(
+                item=item,
+                title=highlight(item.title, topic_set.highlight_spans(item.title)),
+                summary=highlight(summary, topic_set.highlight_spans(summary)),
+                topics=[(t.topic_id, names.get(t.topic_id, t.topic_id)) for t in sorted(item.topics,
+                                                                                        key=lambda t: t.topic_id)],
+                evidence=EVIDENCE_TYPES.get(item.evidence_type, item.evidence_type),
+                also=[(dup.source.name if dup.source else dup.source_id, dup.link) for dup in also.get(item.id, [])],
+                why=_explain(item, names),
+            )
+        )
+    return views
+
+
+def _feed_args(req: PageRequest) -> dict[str, str]:
+    args = {"topic": req.topic_param, "source": req.filters.source, "q": req.filters.q,
+            "evidence": req.filters.evidence}
+    return {key: value for key, value in args.items() if value}
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    svc = services()
+    topic_ids = [topic.id for topic in svc.classifier.topic_set.topics]
+    source_ids = [spec.id for spec in svc.catalog.sources]
+    req = parse_page_request(request.args, topic_ids, source_ids, list(EVIDENCE_TYPES), default_topic=topic_ids[0])
+    session = request_session()
+    page_size = svc.settings.page_size
+    total = store.count_matching(session, req.filters)
+    items = store.matching_items(session, req.filters, page_size, (req.page - 1) * page_size)
+    views = _views(items, store.also_reported(session, [item.id for item in items]))
+    pages = max(1, -(-total // page_size))
+    args = _feed_args(req)
+    sources = store.all_sources(session)
+    return render_template(
+        "pages/index.html",
+        req=req,
+        groups=group_by_week(views),
+        total=total,
+        page=req.page,
+        pages=pages,
+        prev_url=url_for("pages.index", **args, page=req.page - 1) if req.page > 1 else None,
+        next_url=url_for("pages.index", **args, page=req.page + 1) if req.page < pages else None,
+        topics=svc.classifier.topic_set.topics,
+        topic_counts=store.topic_counts(session),
+        all_topics=ALL_TOPICS,
+        sources=svc.catalog.sources,
+        failing=[s for s in sources if s.in_catalog and s.enabled and s.status in {"error", "gone"}],
+        never_polled=not any(s.last_polled_at for s in sources),
+        evidence_types=EVIDENCE_TYPES,
+        rss_url=url_for("feeds.rss", **args),
+        atom_url=url_for("feeds.atom", **args),
+    )
+
+
+@bp.get("/sources")
+def sources() -> ResponseReturnValue:
+    svc = services()
+    session = request_session()
+    rows = {source.id: source for source in store.all_sources(session)}
+    listed: list[Source] = []
+    for spec in svc.catalog.sources:
+        # A source added to feeds.yaml shows before its first poll; nothing is written by a GET.
+        listed.append(rows.pop(spec.id, None) or Source(
+            id=spec.id, name=spec.name, kind=spec.kind, enabled=spec.enabled, homepage=spec.homepage,
+            evidence_type=spec.evidence_type, in_catalog=True, status="new", error_count=0, url=spec.url,
+            configured_url=spec.url))
+    listed.extend(rows.values())
+    return render_template(
+        "pages/sources.html",
+        sources=listed,
+        counts=store.source_item_counts(session),
+        evidence_types=EVIDENCE_TYPES,
+    )
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    session = request_session()
+    try:
+        session.execute(text("SELECT 1"))
+        sources = store.all_sources(session)
+    except SQLAlchemyError as exc:
+        return jsonify(status="error", database="unavailable", detail=exc.__class__.__name__), 503
+    failing = sorted(s.id for s in sources if s.in_catalog and s.enabled and s.status in {"error", "gone"})
+    return jsonify(status="ok", database="ok", sources=len(sources), failing_sources=failing)
