@@ -1,0 +1,251 @@
+"""Text preparation for topic matching: HTML to plain text, Unicode folding with an offset map,
+sentence boundaries and per-source boilerplate.
+
+Everything here is pure and fast on the common path (ASCII text without markup).
+
+Folding
+-------
+Each character is folded on its own (so that offsets can be mapped back to the input):
+NFKD compatibility decomposition, combining marks dropped (``é`` → ``e``, so ``esclerosis múltiple``
+and ``esclerosis multiple`` are the same), typographic dashes, minus and soft variants mapped to ``-``
+(``CAR‑T`` with U+2011, ``CAR–T`` with an en dash), exotic spaces to `` ``, curly quotes to straight
+ones. This is NFKC plus accent folding. The *folded* text is then casefolded; the *cased* text keeps
+case (for abbreviations such as ``MS``, which must not match ``ms``, milliseconds).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+
+__all__ = [
+    "html_to_text",
+    "Folded",
+    "fold",
+    "fold_term",
+    "sentence_bounds",
+    "split_sentences",
+    "normalise_sentence",
+    "find_boilerplate",
+    "remove_boilerplate",
+]
+
+_DASHES = "\u00ad\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043"
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_SPECIAL = {
+    **{ord(c): "-" for c in _DASHES},
+    **{ord(c): " " for c in _SPACES},
+    ord("\u2018"): "'",
+    ord("\u2019"): "'",
+    ord("\u02bc"): "'",
+    ord("\u201c"): '"',
+    ord("\u201d"): '"',
+    ord("\u200b"): "",  # zero-width space
+    ord("\u200c"): "",
+    ord("\u200d"): "",
+    ord("\ufeff"): "",
+}
+
+
+def _fold_char(ch: str, casefold: bool) -> str:
+    special = _SPECIAL.get(ord(ch))
+    if special is not None:
+        return special
+    decomposed = unicodedata.normalize("NFKD", ch)
+    out = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if casefold:
+        out = out.casefold()
+        # casefold can reintroduce combining marks (e.g. U+0130 → i + U+0307)
+        out = "".join(c for c in out if not unicodedata.combining(c))
+    # NFKD maps some dashes/spaces into others we normalise; apply once more.
+    return "".join(_SPECIAL.get(ord(c), c) for c in out)
+
+
+class _LazyTable(dict[int, str]):
+    """A ``str.translate`` table filled on first use of each code point (translate runs in C)."""
+
+    def __init__(self, casefold: bool) -> None:
+        super().__init__()
+        self.casefold = casefold
+
+    def __missing__(self, key: int) -> str:
+        value = _fold_char(chr(key), self.casefold)
+        self[key] = value
+        return value
+
+
+class _LengthTable(dict[int, "str | None"]):
+    """Translate table that deletes every code point whose two foldings are one character long,
+    leaving a marker for the others: ``text.translate(t) == ""`` means offsets map one to one."""
+
+    def __missing__(self, key: int) -> str | None:
+        value = None if len(_FOLD[key]) == 1 and len(_CASED[key]) == 1 else "x"
+        self[key] = value
+        return value
+
+
+_FOLD = _LazyTable(casefold=True)
+_CASED = _LazyTable(casefold=False)
+_LENGTH = _LengthTable()
+
+
+class Folded:
+    """The two foldings of a plain text and, where needed, the map back to the plain text's offsets.
+
+    ``folded`` and ``cased`` always have the same length (characters that casefold to several
+    characters are padded in ``cased`` by the slow path), so one offset map serves both.
+    """
+
+    __slots__ = ("plain", "folded", "cased", "_map")
+
+    def __init__(self, plain: str, folded: str, cased: str, offsets: list[int] | None) -> None:
+        self.plain = plain
+        self.folded = folded
+        self.cased = cased
+        # offsets[i] = index in plain of folded[i]; offsets[len(folded)] = len(plain). None = identity.
+        self._map = offsets
+
+    def to_plain(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the folded text back to the plain text."""
+        if self._map is None:
+            return start, end
+        m = self._map
+        p_start = m[start]
+        p_end = m[end] if end < len(m) else len(self.plain)
+        # end maps to the first plain char *after* the span; if several folded chars come from one
+        # plain char, extend to cover that whole char
+        if end > 0 and m[end - 1] >= p_end:
+            p_end = m[end - 1] + 1
+        return p_start, max(p_end, p_start)
+
+
+def fold(plain: str) -> Folded:
+    """Fold ``plain`` (already free of HTML) for matching; O(n) in C on the common paths."""
+    if plain.isascii():
+        return Folded(plain, plain.lower(), plain, None)
+    if not plain.translate(_LENGTH):
+        return Folded(plain, plain.translate(_FOLD), plain.translate(_CASED), None)
+    folded_parts: list[str] = []
+    cased_parts: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(plain):
+        f = _FOLD[ord(ch)]
+        c = _CASED[ord(ch)]
+        n = max(len(f), len(c))
+        # pad to equal length with a non-word, non-space char that matches nothing
+        folded_parts.append(f.ljust(n, "\x00"))
+        cased_parts.append(c.ljust(n, "\x00"))
+        offsets.extend([i] * n)
+    offsets.append(len(plain))
+    return Folded(plain, "".join(folded_parts), "".join(cased_parts), offsets)
+
+
+def fold_term(term: str, casefold: bool) -> str:
+    """Fold a rule's term the same way as the text it will be matched against."""
+    table = _FOLD if casefold else _CASED
+    return term.translate(table)
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+_BLOCK_TAGS = (
+    "p|div|br|hr|li|ul|ol|h[1-6]|tr|td|th|table|section|article|header|footer|blockquote|pre|dd|dt|dl"
+    "|figcaption|figure|title"
+)
+_DROP_RE = re.compile(r"<(script|style|noscript|template)\b[^>]*>.*?</\1\s*>", re.S | re.I)
+_COMMENT_RE = re.compile(r"<!--.*?-->|<!\[CDATA\[|\]\]>", re.S)
+_BLOCK_RE = re.compile(rf"</?(?:{_BLOCK_TAGS})\b[^>]*>", re.I)
+_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<![^<>]*>")
+_MULTI_NL = re.compile(r"[ \t]*\n[\s]*")
+
+
+def html_to_text(s: str) -> str:
+    """Strip tags (block tags become line breaks, inline tags vanish) and decode entities.
+
+    Text without ``<`` or ``&`` is returned unchanged. Never raises.
+    """
+    if "<" not in s and "&" not in s:
+        return s
+    if "<" in s:
+        s = _DROP_RE.sub(" ", s)
+        s = _COMMENT_RE.sub(" ", s)
+        s = _BLOCK_RE.sub("\n", s)
+        s = _TAG_RE.sub("", s)
+        s = _MULTI_NL.sub("\n", s)
+    if "&" in s:
+        # decoded after stripping so that an escaped "&lt;b&gt;" stays text
+        s = html.unescape(s)
+    return s.strip()
+
+
+# --- sentences and boilerplate --------------------------------------------------------------
+
+_SENT_SPLIT = re.compile(r"(?<=[.!?;:。！？；])\s+|(?<=[。！？；])|\n+")
+SENT_END = re.compile(r"[.!?;。！？；](?:\s|$)|\n|\x00")
+
+
+def sentence_bounds(text: str, start: int, end: int) -> list[int]:
+    """Offsets in ``text[start:end]`` where a new sentence starts (always includes ``start``)."""
+    bounds = [start]
+    for m in SENT_END.finditer(text, start, end):
+        bounds.append(m.end())
+    return bounds
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENT_SPLIT.split(text) if s and s.strip()]
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_sentence(s: str) -> str:
+    """The key under which sentences are compared for boilerplate: folded, single-spaced."""
+    return _WS.sub(" ", fold(s).folded).strip(" .")
+
+
+def find_boilerplate(texts: list[str], min_share: float = 0.6, min_items: int = 3, min_chars: int = 20) -> set[str]:
+    """Sentences repeated in most items of one source (a footer, a society's tagline).
+
+    ``texts`` are the items of one source (title + summary + content joined, HTML allowed).
+    A sentence is boilerplate when it occurs in at least ``min_share`` of the items and in at
+    least ``min_items`` items, and has at least ``min_chars`` characters (short sentences such as
+    "Read more." are harmless and too easily shared by chance). Returns the sentences as they first
+    appeared; pass them as ``Document.boilerplate``. Pure, never raises on odd input.
+    """
+    if len(texts) < min_items:
+        return set()
+    counts: Counter[str] = Counter()
+    first_seen: dict[str, str] = {}
+    for text in texts:
+        seen_here: set[str] = set()
+        for sentence in split_sentences(html_to_text(text or "")):
+            if len(sentence) < min_chars:
+                continue
+            key = normalise_sentence(sentence)
+            if key in seen_here:
+                continue
+            seen_here.add(key)
+            counts[key] += 1
+            first_seen.setdefault(key, sentence)
+    needed = max(min_items, min_share * len(texts))
+    return {first_seen[key] for key, n in counts.items() if n >= needed}
+
+
+def remove_boilerplate(text: str, boilerplate_keys: Iterable[str]) -> str:
+    """Drop sentences of ``text`` whose normalised form is one of ``boilerplate_keys``."""
+    keys = boilerplate_keys if isinstance(boilerplate_keys, (set, frozenset)) else set(boilerplate_keys)
+    if not keys or not text:
+        return text
+    kept: list[str] = []
+    changed = False
+    for part in re.split(r"((?<=[.!?;:。！？；])\s+|(?<=[。！？；])|\n+)", text):
+        if part and not part.isspace() and normalise_sentence(part) in keys:
+            changed = True
+            kept.append(" ")
+        else:
+            kept.append(part)
+    return "".join(kept) if changed else text
