@@ -147,6 +147,10 @@ OPTIONS: tuple[Option, ...] = (
            "Subscription requests accepted per client address per hour."),
     Option("CONFIRM_MAX_AGE", "confirm_max_age", str(7 * 24 * 3600), _positive_int,
            "Seconds a confirmation link stays valid."),
+    Option("NCBI_API_KEY", "ncbi_api_key", "", _text,
+           "NCBI E-utilities API key for `pubmed` sources (optional): allows 10 requests a second instead of 3."),
+    Option("NCBI_EMAIL", "ncbi_email", "", _text,
+           "Contact address sent to NCBI with every E-utilities request (NCBI asks for one; it may block without)."),
 )
 
 
@@ -184,6 +188,8 @@ class Settings:
     digest_quiet_week: str = "skip"
     subscribe_rate_limit: int = 5
     confirm_max_age: int = 7 * 24 * 3600
+    ncbi_api_key: str = field(default="", repr=False)
+    ncbi_email: str = ""
 
     @property
     def feeds_path(self) -> Path:
