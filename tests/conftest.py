@@ -25,6 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _pg_problem: list[str] = []
+_apps: list[Flask] = []
+
+
+def dispose_apps() -> None:
+    """Close every connection pool the test opened (an open pool keeps a PostgreSQL schema from being dropped)."""
+    while _apps:
+        _apps.pop().extensions["aggregator.db"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    dispose_apps()
 
 
 def postgres_required() -> bool:
@@ -72,6 +85,7 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     base = postgres_admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
     yield f"{base}?options=-csearch_path%3D{schema}"
+    dispose_apps()
     with psycopg.connect(postgres_admin_url, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
@@ -122,6 +136,7 @@ def make_app(database_url: str, feeds_file: Path, **overrides: Any) -> Flask:
         **overrides,
     }
     app = create_app(config)
+    _apps.append(app)
     with app.app_context():
         upgrade()
     return app
@@ -136,10 +151,8 @@ def feeds_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(sqlite_url: str, feeds_file: Path) -> Iterator[Flask]:
-    application = make_app(sqlite_url, feeds_file)
-    yield application
-    application.extensions["aggregator.db"].dispose()
+def app(sqlite_url: str, feeds_file: Path) -> Flask:
+    return make_app(sqlite_url, feeds_file)
 
 
 @pytest.fixture

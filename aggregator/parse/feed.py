@@ -33,6 +33,7 @@ SURVIVABLE_BOZO = (
 )
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json")
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
+_ROOT_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]{0,60})[\s>/]")
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body)", re.IGNORECASE)
 
 
@@ -76,7 +77,9 @@ def _entry_to_item(entry: Any) -> ParsedItem:
     categories = tuple(
         tag.get("term", "").strip() for tag in entry.get("tags", []) if tag.get("term", "").strip()
     )
-    published = _to_datetime(entry.get("published_parsed")) or _to_datetime(entry.get("updated_parsed"))
+    # dict.get, not entry.get: FeedParserDict maps a missing updated_parsed to published_parsed with a warning.
+    updated = _to_datetime(dict.get(entry, "updated_parsed"))
+    published = _to_datetime(dict.get(entry, "published_parsed")) or updated
     return ParsedItem(
         title=(entry.get("title") or "").strip(),
         link=(entry.get("link") or "").strip() or None,
@@ -86,7 +89,7 @@ def _entry_to_item(entry: Any) -> ParsedItem:
         author=(entry.get("author") or "").strip() or None,
         categories=categories,
         published_at=published,
-        updated_at=_to_datetime(entry.get("updated_parsed")),
+        updated_at=updated,
         doi=_doi_of(entry),
     )
 
@@ -103,15 +106,16 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem
             feed_link = find_feed_link(data, url)
             hint = f"; the page advertises a feed at {feed_link}: use that URL" if feed_link else ""
             raise ParseError(f"the address returned a web page, not a feed{hint}", feed_link=feed_link)
-        problem = result.get("bozo_exception")
-        detail = f" ({problem})" if problem else ""
-        raise ParseError(f"the body is not a feed we can read{detail}")
+        root = _ROOT_ELEMENT.search(data[:4096])
+        if root:
+            raise ParseError(f"the document is XML but not RSS, Atom or RDF (its root element is <{root.group(1).decode('ascii', 'replace')}>)")
+        raise ParseError("the body is neither a feed nor XML (binary or truncated data?)")
     if result.get("bozo"):
         problem = result.get("bozo_exception")
         level = logging.INFO if isinstance(problem, SURVIVABLE_BOZO) else logging.WARNING
         log.log(level, "feed %s needed repair: %s", url, problem)
     items: list[ParsedItem] = []
-    failures = 0
+    failures = empty = 0
     for index, entry in enumerate(result.entries):
         try:
             item = _entry_to_item(entry)
@@ -120,10 +124,12 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem
             log.warning("feed %s: skipped entry %d: %s", url, index, exc)
             continue
         if not item.title and not item.link and not item.summary:
-            failures += 1
-            log.warning("feed %s: skipped entry %d with no title, link or summary", url, index)
+            empty += 1
             continue
         items.append(item)
+    if empty:
+        log.warning("feed %s: skipped %d entries with no title, link or summary", url, empty)
+    failures += empty
     if failures and not items:
         raise ParseError(f"none of the feed's {failures} entries could be read")
     return items
