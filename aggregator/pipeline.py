@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import policy, store
 from .classify import Classifier
@@ -91,8 +91,16 @@ class Poller:
     # ------------------------------------------------------------------ entry points
 
     def sync_sources(self) -> None:
-        with self.database.session_scope() as session:
-            store.sync_sources(session, self.catalog.sources, self.clock())
+        # Two pollers starting at once may both insert a new source row; the loser retries and then finds it.
+        for attempt in range(3):
+            try:
+                with self.database.session_scope() as session:
+                    store.sync_sources(session, self.catalog.sources, self.clock())
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("another poller added the same sources at the same moment; syncing again")
 
     def due_sources(self) -> list[str]:
         with self.database.session_scope() as session:
@@ -169,9 +177,10 @@ class Poller:
     def _claim(self, spec: SourceSpec) -> _SourceState | None:
         now = self.clock()
         with self.database.session_scope() as session:
-            if store.get_source(session, spec.id) is None:
-                store.sync_sources(session, self.catalog.sources, now)
-                session.flush()
+            known = store.get_source(session, spec.id) is not None
+        if not known:
+            self.sync_sources()
+        with self.database.session_scope() as session:
             if not store.claim_source(session, spec.id, self.owner, now, self.settings.poll_lease_seconds):
                 return None
             source = store.get_source(session, spec.id)
