@@ -370,7 +370,7 @@ class TopicSet:
         if not hits:
             return []
         if masks:
-            hits = [h for h in hits if not _overlaps(h, masks)]
+            hits = [h for h in hits if not _masked(h, masks)]
         tl = self.rules.term_lists[name]
         if hits and tl.disabled_by and depth < 3:
             for other in tl.disabled_by:
@@ -560,6 +560,17 @@ class _Anchors:
             run_cased = run_cased or not short.isdisjoint(self.cased4)
             run_folded = run_folded or not self.folded4.isdisjoint(map(bytes.lower, short))
         return run_folded, run_cased
+
+
+def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:
+    """A trap span hides a hit it overlaps, unless the hit is longer and contains it
+    ("BMS-986353" is not hidden by the trap "MS-98...")."""
+    for s, e in masks:
+        if s >= h.end:
+            return False
+        if e > h.start and not (h.start <= s and e <= h.end and e - s < h.end - h.start):
+            return True
+    return False
 
 
 def _overlaps(h: _Hit, spans: list[tuple[int, int]]) -> bool:
