@@ -180,6 +180,10 @@ def scheduler_command() -> None:
         scheduler.blocking(app, settings.scheduler_tick_seconds).start()
     except (KeyboardInterrupt, SystemExit):
         click.echo("Scheduler stopped.")
+    finally:  # hand the leader lock over at once rather than after its expiry
+        leader = app.extensions.get("aggregator.leader")
+        if leader is not None:
+            leader.release()
 
 
 @click.command("serve")

@@ -124,6 +124,9 @@ OPTIONS: tuple[Option, ...] = (
            "After this long a poll that never finished (a crash) is considered abandoned."),
     Option("SCHEDULER_TICK_SECONDS", "scheduler_tick_seconds", "30", _positive_int,
            "How often the scheduler looks for sources that are due."),
+    Option("LEADER_LEASE_SECONDS", "leader_lease_seconds", "90", _positive_int,
+           "Only one scheduler runs jobs; on SQLite a standby takes over when the active one has not renewed its "
+           "lock for this long (on PostgreSQL the lock dies with its process at once)."),
     Option("PAGE_SIZE", "page_size", "25", _positive_int, "Items per page on the web page."),
     Option("FEED_SIZE", "feed_size", "50", _positive_int, "Items in /feed.xml and /feed.atom."),
     Option("SMTP_HOST", "smtp_host", "", _text,
@@ -172,6 +175,7 @@ class Settings:
     poll_workers: int = 4
     poll_lease_seconds: int = 600
     scheduler_tick_seconds: int = 30
+    leader_lease_seconds: int = 90
     page_size: int = 25
     feed_size: int = 50
     smtp_host: str = ""

@@ -4,6 +4,8 @@ The schedule itself lives in the database (each source's ``next_poll_at``, set w
 ``policy``); the scheduler only wakes every ``SCHEDULER_TICK_SECONDS`` to poll whatever is due. That keeps each
 source on its own interval, survives restarts, and — with the per-source lease — never polls one source twice at
 once, even with two schedulers running.
+Only one scheduler process is active at a time (``leader.py``): every job first asks the leader lock, and a
+standby scheduler's jobs do nothing until the active one dies and the standby takes the lock over.
 In production the scheduler is its own process (``flask --app aggregator scheduler``, the Procfile's ``worker``);
 ``make run`` starts it in a background thread of the web process instead.
 """
@@ -18,6 +20,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+
+from .db import get_database
+from .leader import Leader, make_leader
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,20 @@ def poll_due_job(app: Flask) -> Callable[[], str]:
     return job
 
 
-def configure(scheduler: BaseScheduler, app: Flask, tick_seconds: int) -> BaseScheduler:
+def leader_only(leader: Leader, name: str, job: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``job`` only while this process holds the leader lock; a standby skips it quietly."""
+
+    def run() -> Any:
+        if not leader.ensure():
+            log.debug("job %s: skipped, another scheduler is active", name)
+            return None
+        return job()
+
+    run.__name__ = getattr(job, "__name__", name)
+    return run
+
+
+def configure(scheduler: BaseScheduler, app: Flask, tick_seconds: int, leader: Leader | None = None) -> BaseScheduler:
     scheduler.add_job(
         logged_job("poll", poll_due_job(app)),
         "interval",
@@ -66,6 +84,18 @@ def configure(scheduler: BaseScheduler, app: Flask, tick_seconds: int) -> BaseSc
     extra: list[Callable[[BaseScheduler, Flask], None]] = app.extensions.get("aggregator.jobs", [])
     for add_job in extra:
         add_job(scheduler, app)
+    if leader is None:
+        leader = make_leader(get_database(app), "scheduler", ttl=app.extensions["aggregator"].settings
+                             .leader_lease_seconds)
+    # Every job, ours and those registered by other modules, runs only on the active scheduler.
+    for job in scheduler.get_jobs():
+        scheduler.modify_job(job.id, func=leader_only(leader, job.id, job.func))
+    # The heartbeat keeps the lease of an active scheduler fresh during a long job, and lets a standby notice
+    # a dead leader within a third of the lease.
+    heartbeat = max(1, int(getattr(leader, "ttl", 90) // 3))
+    scheduler.add_job(leader.ensure, "interval", seconds=heartbeat, id="leader-heartbeat", max_instances=1,
+                      coalesce=True, replace_existing=True)
+    app.extensions["aggregator.leader"] = leader
     return scheduler
 
 

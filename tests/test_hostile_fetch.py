@@ -396,7 +396,7 @@ def test_cache_control_postpones_the_next_poll(server: fs.FaultServer, env_facto
     assert row.next_poll_at is not None and (row.next_poll_at - clock.now).total_seconds() >= 86400 * 0.9
 
 
-# ---------------------------------------------------------------------------------------------------- one host at a time
+# ------------------------------------------------------------------------------------------------- one host at a time
 
 
 def test_never_more_than_one_request_at_a_time_per_host(env_factory: Any) -> None:
