@@ -1,0 +1,116 @@
+"""``python -m bench`` (``make bench``): run every section, print the report and write it to bench/results.md.
+
+Default sizes fit in about ten minutes on a two-core machine; ``BENCH_FULL=1`` adds the larger sizes
+(2,000 feeds; serving from 10,000 and 100,000 items). ``--smoke`` is the tiny run the test suite uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .classify import run_classify
+from .mail import run_email
+from .poll import OursVariant, postgres_problem, postgres_schema, run_polls
+from .report import Results, render
+from .serving import run_serving
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results.md"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    full = os.environ.get("BENCH_FULL", "").lower() in {"1", "true", "yes"}
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--feeds", type=_ints, default=_ints("100,500,2000" if full else "100,500"),
+                        help="corpus sizes in feeds, comma-separated (default 100,500; BENCH_FULL=1: 100,500,2000)")
+    parser.add_argument("--items-per-feed", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=4, help="concurrent fetches, the same for every runner")
+    parser.add_argument("--serve-items", type=_ints, default=_ints("10000,100000" if full else "100000"))
+    parser.add_argument("--classify-items", type=int, default=20_000)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--parse-processes", type=int, default=2,
+                        help="POLL_PARSE_PROCESSES of the pooled variant of our pipeline")
+    parser.add_argument("--sections", default="poll,serve,classify,email")
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL even when it answers")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile our first poll of the largest size with pyinstrument (bench/profile-*.txt)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes (5 feeds × 5 items, 200 stored items): checks that the benchmark works")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.feeds, args.items_per_feed, args.serve_items = [5], 5, [200]
+        args.classify_items, args.subscribers = 200, 20
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    sections = set(args.sections.split(","))
+    started = time.perf_counter()
+    results = Results(started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), options={
+        "feeds": "/".join(map(str, args.feeds)), "items per feed": args.items_per_feed, "workers": args.workers,
+        "stored items": "/".join(map(str, args.serve_items)), "classify items": args.classify_items,
+        "subscribers": args.subscribers, "POLL_PARSE_PROCESSES (pooled variant)": args.parse_processes,
+    })
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    pg_problem = "skipped (--no-postgres)" if args.no_postgres else postgres_problem()
+    if pg_problem:
+        results.notes.append(f"PostgreSQL sections skipped: {pg_problem}.")
+    variants = [OursVariant("ours", {})]
+    if args.parse_processes > 0:
+        variants.append(OursVariant(f"ours, {args.parse_processes} parse processes",
+                                    {"poll_parse_processes": args.parse_processes}))
+    if "poll" in sections:
+        for feeds in args.feeds:
+            run_variants = list(variants)
+            if not pg_problem and feeds == max(args.feeds):
+                best = variants[-1]
+                run_variants.append(OursVariant(best.label + ", PostgreSQL", best.settings, postgres=True))
+            profile_dir = args.out.parent if args.profile and feeds == max(args.feeds) else None
+            results.polls.append(run_polls(feeds, args.items_per_feed, args.workers, run_variants,
+                                           profile_dir=profile_dir, log=log))
+    if "serve" in sections:
+        import tempfile
+
+        for items in args.serve_items:
+            with tempfile.TemporaryDirectory(prefix="bench-serve-db-") as tmp:
+                small = args.smoke
+                results.serving.append(run_serving(f"sqlite:///{tmp}/serve.db", items, "sqlite",
+                                                   max_requests=20 if small else 400,
+                                                   max_seconds=2 if small else 8, log=log))
+        if not pg_problem:
+            with postgres_schema() as url:
+                results.serving.append(run_serving(url, max(args.serve_items), "postgresql",
+                                                   max_requests=20 if args.smoke else 400,
+                                                   max_seconds=2 if args.smoke else 8, log=log))
+    if "classify" in sections:
+        log("classification …")
+        results.classify = run_classify(args.classify_items)
+    if "email" in sections:
+        log("digest sending …")
+        results.email = run_email(args.subscribers)
+    results.seconds = time.perf_counter() - started
+    report = render(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report + "\n", encoding="utf-8")
+    print(report)
+    log(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

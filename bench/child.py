@@ -1,0 +1,210 @@
+"""One poll runner in a fresh process: ``python -m bench.child`` reads a JSON job on stdin, prints a JSON result.
+
+A fresh process per runner keeps the comparison fair: each starts cold, and its peak memory is its own (sampled
+from /proc for the process and its children, so a process pool is counted in full).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return pids
+    for tid in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids.extend(_tree(int(child)))
+    return pids
+
+
+def tree_rss_bytes(pid: int | None = None) -> int:
+    """Resident memory of a process and all its descendants."""
+    total = 0
+    for p in _tree(pid or os.getpid()):
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+class PeakRSS:
+    """Samples the process tree's RSS every 20 ms while it is entered."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_bytes())
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = tree_rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_rss_bytes())
+
+
+def timed(fn: Callable[[], int]) -> dict[str, Any]:
+    with PeakRSS() as rss:
+        started = time.perf_counter()
+        items = fn()
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "items": items, "peak_rss": rss.peak}
+
+
+# ------------------------------------------------------------------------------------------------ runners
+
+
+def run_baseline(job: dict[str, Any]) -> dict[str, Any]:
+    """Fetch with requests (one session per thread, gzip, conditional on the second pass) and feedparser.parse."""
+    import feedparser
+    import requests
+
+    urls: list[str] = job["urls"]
+    local = threading.local()
+    validators: dict[str, str] = {}
+
+    def one(url: str) -> int:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        headers = {"If-None-Match": validators[url]} if url in validators else {}
+        response = session.get(url, headers=headers, timeout=30)
+        if response.status_code == 304:
+            return 0
+        if response.headers.get("ETag"):
+            validators[url] = response.headers["ETag"]
+        return len(feedparser.parse(response.content).entries)
+
+    def poll() -> int:
+        with ThreadPoolExecutor(max_workers=job["workers"]) as pool:
+            return sum(pool.map(one, urls))
+
+    return {"first": timed(poll), "second": timed(poll)}
+
+
+def run_reader(job: dict[str, Any]) -> dict[str, Any]:
+    """The `reader` library updating the same feeds into its own SQLite database."""
+    import logging
+
+    from reader import make_reader
+
+    logging.getLogger("reader").setLevel(logging.ERROR)
+    reader = make_reader(str(Path(job["workdir"]) / "reader.sqlite"))
+    for url in job["urls"]:
+        reader.add_feed(url)
+
+    def poll() -> int:
+        before = reader.get_entry_counts().total or 0
+        reader.update_feeds(workers=job["workers"], scheduled=False)
+        return (reader.get_entry_counts().total or 0) - before
+
+    first = timed(poll)
+    first["items"] = reader.get_entry_counts().total or 0
+    return {"first": first, "second": timed(poll)}
+
+
+def build_app(job: dict[str, Any]) -> Any:
+    from flask_migrate import upgrade
+
+    from aggregator import create_app
+
+    overrides: dict[str, Any] = {
+        "database_url": job["database_url"],
+        "feeds_file": job["feeds_file"],
+        "secret_key": "bench",
+        "log_level": "WARNING",
+        "poll_workers": job["workers"],
+        **job.get("settings", {}),
+    }
+    app = create_app(overrides)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def run_ours(job: dict[str, Any]) -> dict[str, Any]:
+    """Our pipeline: fetch, parse, clean, classify and store into a freshly migrated database."""
+    from aggregator import store
+    from aggregator.cli import build_poller
+
+    app = build_app(job)
+    poller = build_poller(app)
+    poller.sync_sources()
+    ids = [spec.id for spec in poller.catalog.sources]
+    outcomes: dict[str, int] = {}
+
+    def poll() -> int:
+        reports = poller.poll_many(ids)
+        for report in reports:
+            outcomes[report.outcome] = outcomes.get(report.outcome, 0) + 1
+        return sum(report.new for report in reports)
+
+    first = timed(poll)
+    first["outcomes"], outcomes = dict(outcomes), {}
+    second = timed(poll)
+    second["outcomes"] = outcomes
+    with poller.database.session_scope() as session:
+        first["stored"] = store.count_items(session)
+    poller.database.dispose()
+    return {"first": first, "second": second}
+
+
+def run_ours_profiled(job: dict[str, Any]) -> dict[str, Any]:
+    """The first poll, one source after another on the main thread, under pyinstrument (which samples only the
+    thread that started it): where the time of our pipeline goes, stage by stage."""
+    from pyinstrument import Profiler
+
+    from aggregator.cli import build_poller
+
+    app = build_app(job)
+    poller = build_poller(app)
+    poller.sync_sources()
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    for spec in poller.catalog.sources:
+        poller.poll_source(spec.id)
+    profiler.stop()
+    poller.close()
+    poller.database.dispose()
+    Path(job["profile"]).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    return {}
+
+
+RUNNERS = {"baseline": run_baseline, "reader": run_reader, "ours": run_ours, "ours-profile": run_ours_profiled}
+
+
+def main() -> None:
+    job = json.load(sys.stdin)
+    result = RUNNERS[job["runner"]](job)
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

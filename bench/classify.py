@@ -1,0 +1,91 @@
+"""Section 4a: topic classification rate on one core, against the naive baseline in the same run.
+
+The naive baseline (``aggregator.topics.naive``, written with the topic rules) runs one regular-expression
+search per term. Both classify the same generated items (titles, summaries and categories), one after the other,
+in this single process and thread.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .corpus import ItemSpec, feed_items
+from .poll import topics_config
+
+
+@dataclass
+class ClassifyRun:
+    items: int
+    ours_seconds: float
+    ours_matched: int
+    naive_seconds: float | None = None
+    naive_matched: int | None = None
+    pending: str | None = None
+
+    @property
+    def ours_rate(self) -> float:
+        return self.items / self.ours_seconds
+
+    @property
+    def naive_rate(self) -> float | None:
+        return self.items / self.naive_seconds if self.naive_seconds else None
+
+
+def make_items(count: int) -> list[ItemSpec]:
+    per_feed = 50
+    items: list[ItemSpec] = []
+    feed = 0
+    while len(items) < count:
+        items.extend(feed_items(10_000 + feed, per_feed, 0.08))
+        feed += 1
+    return items[:count]
+
+
+def _naive_classifier(config: dict[str, Any]) -> tuple[Callable[[Any], Any] | None, str | None]:
+    """The naive baseline's classify function, or why it is not available."""
+    try:
+        naive = importlib.import_module("aggregator.topics.naive")
+    except ImportError as exc:
+        return None, f"aggregator/topics/naive.py is not there yet ({exc})"
+    for name in ("load_naive", "load_naive_topics", "load_topics", "build", "NaiveTopicSet", "NaiveClassifier"):
+        factory = getattr(naive, name, None)
+        if factory is None:
+            continue
+        built = factory(config)
+        if hasattr(built, "classify"):
+            return built.classify, None
+    for name in ("classify", "naive_classify"):
+        fn = getattr(naive, name, None)
+        if fn is not None and len(inspect.signature(fn).parameters) >= 2:
+            return (lambda doc, fn=fn: fn(config, doc)), None
+    return None, "aggregator/topics/naive.py has no loader with a classify method the benchmark recognises"
+
+
+def run_classify(count: int) -> ClassifyRun:
+    from aggregator.topics import Document, load_topics
+
+    config = topics_config()
+    topic_set = load_topics(config)
+    items = make_items(count)
+    documents = [Document(title=i.title, summary=i.summary_text, categories=i.categories) for i in items]
+    for document in documents[:50]:  # warm up: lazily built tables, first-call costs
+        topic_set.classify(document)
+    started = time.perf_counter()
+    ours_matched = sum(bool(topic_set.classify(document)) for document in documents)
+    ours = time.perf_counter() - started
+    run = ClassifyRun(items=count, ours_seconds=ours, ours_matched=ours_matched)
+    naive, problem = _naive_classifier(config)
+    if naive is None:
+        run.pending = problem
+        return run
+    for document in documents[:50]:
+        naive(document)
+    started = time.perf_counter()
+    run.naive_matched = sum(bool(naive(document)) for document in documents)
+    run.naive_seconds = time.perf_counter() - started
+    return run
