@@ -34,6 +34,9 @@ _CLEAN_CONTENT_TAGS = {"script", "style", "iframe", "object", "embed", "noscript
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "_hsenc", "_hsmi", "rss",
                     "ref", "ref_src", "fc", "ff", "v", "cmpid", "icid", "af"}
 _WHITESPACE = re.compile(r"\s+")
+# WordPress appends "The post <title> appeared first on <site>." to every excerpt: noise, and it repeats the title.
+_WORDPRESS_FOOTER = re.compile(r"\s*(<p>)?\s*The post .{1,600}? appeared first on .{1,300}?\.\s*(</p>)?\s*$",
+                               re.DOTALL)
 _MAX_TITLE = 500
 _MAX_SUMMARY_HTML = 20_000
 _MAX_TEXT = 50_000
@@ -155,7 +158,7 @@ def identity_key(guid: str | None, normalized: str | None, hash_: str) -> str:
 
 def clean_item(item: ParsedItem, spec: SourceSpec, now: datetime) -> CleanItem:
     title = truncate(html_to_text(item.title), _MAX_TITLE)
-    summary_source = item.summary or item.content
+    summary_source = _WORDPRESS_FOOTER.sub("", item.summary or item.content)
     summary_html = sanitize_html(summary_source[:_MAX_SUMMARY_HTML * 5])[:_MAX_SUMMARY_HTML]
     summary_text = html_to_text(summary_source)[:_MAX_TEXT]
     content_text = html_to_text(item.content)[:_MAX_TEXT] if item.content and item.summary else ""

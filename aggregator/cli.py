@@ -139,7 +139,6 @@ def classify_command(file: IO[str], explain: bool) -> None:
     matched, per field) added. A line that is not a JSON object is reported on standard error and skipped.
     """
     classifier = services().classifier
-    out = click.get_text_stream("stdout")
     for number, line in enumerate(file, start=1):
         if not line.strip():
             continue
@@ -156,15 +155,15 @@ def classify_command(file: IO[str], explain: bool) -> None:
         )
         if explain:
             title = str(record.get("title") or "")[:100]
-            out.write(f"{number}: {title}\n")
+            click.echo(nl=False, message=f"{number}: {title}\n")
             if not matches:
-                out.write("   no topic matched\n")
+                click.echo(nl=False, message="   no topic matched\n")
             for match in matches:
-                out.write(f"   {match.explain()}\n")
+                click.echo(nl=False, message=f"   {match.explain()}\n")
             continue
         record["topics"] = [match.topic_id for match in matches]
         record["matches"] = [match.to_dict() for match in matches]
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        click.echo(nl=False, message=json.dumps(record, ensure_ascii=False) + "\n")
 
 
 @click.command("scheduler")
@@ -221,3 +220,4 @@ def init_app(app: Flask) -> None:
     for command in (poll_command, reclassify_command, classify_command, scheduler_command, serve_command,
                     check_feeds_command):
         app.cli.add_command(command)
+    __import__("aggregator.cli_mail", fromlist=["init_app"]).init_app(app)  # digest, subscribers, digest job

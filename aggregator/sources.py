@@ -34,7 +34,11 @@ class Catalog:
         return next((spec for spec in self.sources if spec.id == source_id), None)
 
 
-class _LineLoader(yaml.SafeLoader):
+# libyaml's C loader when available: feeds.yaml with its term lists is long, and start-up should stay quick.
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_SafeBase):  # type: ignore[valid-type,misc]
     """A safe loader that remembers where each mapping starts (``__line__``)."""
 
 

@@ -104,3 +104,10 @@ def test_content_hash_changes_with_text_only() -> None:
     b = clean_item(ParsedItem(title="T", guid="1", summary="x", published_at=NOW - timedelta(days=1)), SPEC, NOW)
     c = clean_item(ParsedItem(title="T", guid="1", summary="y"), SPEC, NOW)
     assert a.content_hash == b.content_hash != c.content_hash
+
+
+def test_wordpress_footer_is_dropped_from_summaries() -> None:
+    summary = "<p>KYV-101 enrolled.</p><p>The post <a href='x'>KYSA-7 done</a> appeared first on MS News Today.</p>"
+    clean = clean_item(ParsedItem(title="KYSA-7 done", summary=summary), SPEC, NOW)
+    assert clean.summary_text == "KYV-101 enrolled."
+    assert "appeared first" not in clean.summary_html

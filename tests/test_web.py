@@ -124,7 +124,7 @@ def test_sources_page_and_health(site: Flask) -> None:
     client = site.test_client()
     html = text(client, "/sources")
     assert "MS News" in html and "Trials" in html and "OK" in html
-    assert re.search(r"<td>33 \(3[12]\)</td>", html)  # items (matching)
+    assert re.search(r"<td data-label=\"Items \(matching\)\">33 \(3[12]\)</td>", html)  # items (matching)
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json == {
         "status": "ok", "database": "ok", "sources": 2, "failing_sources": []}

@@ -1,0 +1,150 @@
+"""The digest page and /sources in a real browser (Debian's Chromium through Playwright), on the demo corpus:
+load, filter, search, paginate; without JavaScript; on a phone; axe-core (WCAG 2.1 AA) and the Nu HTML Checker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from aggregator.cli import build_poller
+from aggregator.demo import DEMO_DATA, DEMO_SOURCES, write_demo_feeds
+from tests import browser_support
+from tests.conftest import dispose_apps, make_app
+from tests.feed_server import FeedServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
+    tmp = tmp_path_factory.mktemp("browser")
+    server = FeedServer().start()
+    for path in DEMO_DATA.iterdir():
+        if path.suffix in {".xml", ".rdf", ".atom"}:
+            server.add(f"/{path.name}", path.read_bytes(), content_type="application/xml")
+    feeds = write_demo_feeds(tmp / "feeds.yaml", server.url("").rstrip("/"))
+    app = make_app(f"sqlite:///{tmp / 'demo.db'}", feeds, page_size=8)
+    with app.app_context():
+        reports = build_poller(app).poll_many([s["id"] for s in DEMO_SOURCES])
+    assert all(r.outcome == "ok" for r in reports), reports
+    with browser_support.serve_wsgi(app) as base_url:
+        yield app, base_url
+    server.stop()
+    dispose_apps()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with browser_support.open_chromium() as chromium:
+        yield chromium
+
+
+PAGES = {
+    "digest": "/",
+    "all-topics-page-2": "/?topic=all&page=2",
+    "search": "/?topic=ms-research&q=tolebrutinib",
+    "empty": "/?topic=car-t-ms&q=nothing-at-all",
+    "filtered": "/?topic=car-t-autoimmune&evidence=trial-registry",
+    "sources": "/sources",
+    "bad-request": "/?topic=unknown",
+    "not-found": "/no-such-page",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_every_page_passes_axe_on_desktop_and_phone(demo_site: tuple[Flask, str], browser: Any, name: str) -> None:
+    _, base = demo_site
+    for viewport in ({"width": 1280, "height": 900}, {"width": 375, "height": 740}):
+        with browser_support.new_page(browser, viewport=viewport) as page:
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(base + PAGES[name])
+            violations = browser_support.run_axe(page)
+            assert violations == [], browser_support.format_violations(violations)
+            # Reads on a phone: nothing wider than the screen.
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {viewport['width']}px"
+            assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+
+
+def test_every_page_is_valid_html(demo_site: tuple[Flask, str]) -> None:
+    app, _ = demo_site
+    client = app.test_client()
+    documents = {name: client.get(path).get_data(as_text=True) for name, path in PAGES.items()}
+    problems = browser_support.validate_html(documents)
+    assert problems == {name: [] for name in PAGES}, problems
+
+
+def test_filter_search_and_paginate(demo_site: tuple[Flask, str], browser: Any) -> None:
+    _, base = demo_site
+    with browser_support.new_page(browser) as page:
+        page.goto(base + "/")
+        first_page = page.locator("li.item h3").all_inner_texts()
+        assert len(first_page) == 8
+        summary = page.locator("#results-summary").inner_text()
+        total = int(summary.split()[0])
+        pages = -(-total // 8)
+        assert total > 16 and f"{total} items, page 1 of {pages}." in summary
+        page.get_by_role("link", name="Older items →").click()
+        second_page = page.locator("li.item h3").all_inner_texts()
+        assert second_page and not set(second_page) & set(first_page)
+        assert f"page 2 of {pages}" in page.locator("#results-summary").inner_text()
+
+        page.get_by_role("link", name="All topics").click()
+        page.get_by_label("Search").fill("KYV-101")
+        page.get_by_label("Evidence").select_option("press-release")
+        page.get_by_role("button", name="Filter").click()
+        assert "q=KYV-101" in page.url and "evidence=press-release" in page.url and "topic=all" in page.url
+        results = page.locator("li.item")
+        assert results.count() >= 1
+        for index in range(results.count()):
+            assert "Press release" in results.nth(index).locator(".badge.evidence").inner_text()
+        assert page.locator("mark", has_text="KYV-101").count() >= 1
+
+        page.goto(base + "/")
+        page.get_by_label("Source").select_option("demo-trials")
+        page.get_by_role("button", name="Filter").click()
+        assert {text for text in page.locator("li.item .source").all_inner_texts()} == {"ClinicalTrials.gov (demo RSS)"}
+
+
+def test_works_without_javascript(demo_site: tuple[Flask, str], browser: Any) -> None:
+    _, base = demo_site
+    with browser_support.new_page(browser, java_script_enabled=False) as page:
+        page.goto(base + "/")
+        page.get_by_label("Search").fill("miv-cel")
+        page.get_by_role("button", name="Filter").click()
+        assert "q=miv-cel" in page.url
+        assert page.locator("li.item").count() >= 1
+        why = page.locator("details.why").first
+        why.locator("summary").click()
+        assert why.locator("li").first.is_visible()
+        page.get_by_role("link", name="Sources").first.click()
+        assert page.locator("table.sources tbody tr").count() == len(DEMO_SOURCES)
+
+
+def test_duplicates_show_once_with_the_other_source(demo_site: tuple[Flask, str], browser: Any) -> None:
+    _, base = demo_site
+    with browser_support.new_page(browser) as page:
+        page.goto(base + "/?topic=all&source=demo-wire")
+        wire_only = page.locator("li.item h3").all_inner_texts()
+        page.goto(base + "/?topic=car-t-ms")
+        also = page.locator("p.also")
+        assert also.count() >= 1 and "News wire" in also.first.inner_text()
+        assert not any(title in wire_only for title in page.locator("li.item h3").all_inner_texts()
+                       if "KYSA-7 trial of miv-cel" in title)
+
+
+def test_feeds_are_discoverable(demo_site: tuple[Flask, str], browser: Any) -> None:
+    _, base = demo_site
+    with browser_support.new_page(browser) as page:
+        page.goto(base + "/?topic=ms-research")
+        rss = page.locator('link[rel="alternate"][type="application/rss+xml"]').get_attribute("href")
+        atom = page.locator('link[rel="alternate"][type="application/atom+xml"]').get_attribute("href")
+    assert rss == "/feed.xml?topic=ms-research" and atom == "/feed.atom?topic=ms-research"
+    app, _ = demo_site
+    parsed = browser_support.parse_feed_with_node(app.test_client().get(rss).data)
+    assert len(parsed["items"]) >= 20
