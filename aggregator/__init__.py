@@ -77,6 +77,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     classifier = Classifier(load_topics(catalog.topics_config))
     app.extensions[EXTENSION] = Services(settings=settings, catalog=catalog, classifier=classifier)
 
+    # Retrievers for kinds that need several requests per poll (clinicaltrials, pubmed), with NCBI's key if set.
+    from .retrieve import register as register_retrievers
+
+    register_retrievers(settings)
+
     database = db.init_app(app, settings.database_url)
     Migrate(app, database, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
 

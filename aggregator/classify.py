@@ -37,8 +37,9 @@ class Classifier:
         categories: Sequence[str] = (),
         boilerplate: frozenset[str] = frozenset(),
     ) -> list[TopicMatch]:
-        document = Document(title=title, summary=summary, content=content, categories=tuple(categories),
-                            boilerplate=boilerplate)
+        document = Document(
+            title=title, summary=summary, content=content, categories=tuple(categories), boilerplate=boilerplate
+        )
         return self.topic_set.classify(document)
 
     def topic_rows(self, item: CleanItem, boilerplate: frozenset[str] = frozenset()) -> TopicRows:

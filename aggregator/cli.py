@@ -73,7 +73,7 @@ def poll_command(source_ids: tuple[str, ...], due: bool, progress: bool | None) 
         return
     show = sys.stderr.isatty() if progress is None else progress
     lock = threading.Lock()
-    with click.progressbar(length=len(targets), label="Polling", file=sys.stderr if show else _Null(),
+    with click.progressbar(length=len(targets), label="Polling", file=sys.stderr, hidden=not show,
                            show_pos=True, item_show_func=lambda r: r) as bar:
 
         def done(report: PollReport) -> None:
@@ -82,19 +82,6 @@ def poll_command(source_ids: tuple[str, ...], due: bool, progress: bool | None) 
 
         reports = poller.poll_many(targets, done)
     click.echo(_report_table(reports))
-
-
-class _Null:
-    """A file that swallows the progress bar when it is not wanted."""
-
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 @click.command("reclassify")
@@ -109,7 +96,7 @@ def reclassify_command(progress: bool | None) -> None:
     with database.session_scope() as session:
         count = store.count_items(session)
         removed = store.delete_orphan_topics(session, svc.classifier.topic_ids)
-    with click.progressbar(length=count, label="Reclassifying", file=sys.stderr if show else _Null(),
+    with click.progressbar(length=count, label="Reclassifying", file=sys.stderr, hidden=not show,
                            show_pos=True) as bar, database.session_scope() as session:
         for batch in store.iter_items_for_reclassify(session):
             for item in batch:

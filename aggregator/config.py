@@ -92,68 +92,220 @@ def _default_database_url() -> str:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("DATABASE_URL", "database_url", "", _text,
-           "SQLAlchemy URL. Default: SQLite at instance/aggregator.db. Production: postgresql+psycopg://user@host/db"),
-    Option("FEEDS_FILE", "feeds_file", "feeds.yaml", _text,
-           "The sources and topic rules (relative paths are read from the project root)."),
-    Option("BASE_URL", "base_url", "http://127.0.0.1:5000", _base_url,
-           "Public address of the site; absolute links in feeds and emails are built from it."),
-    Option("SECRET_KEY", "secret_key", "", _text,
-           "Signs forms and unsubscribe links. Default: a random key kept in instance/secret_key. Set it in production."),
+    Option(
+        "DATABASE_URL",
+        "database_url",
+        "",
+        _text,
+        "SQLAlchemy URL. Default: SQLite at instance/aggregator.db. Production: postgresql+psycopg://user@host/db",
+    ),
+    Option(
+        "FEEDS_FILE",
+        "feeds_file",
+        "feeds.yaml",
+        _text,
+        "The sources and topic rules (relative paths are read from the project root).",
+    ),
+    Option(
+        "BASE_URL",
+        "base_url",
+        "http://127.0.0.1:5000",
+        _base_url,
+        "Public address of the site; absolute links in feeds and emails are built from it.",
+    ),
+    Option(
+        "SECRET_KEY",
+        "secret_key",
+        "",
+        _text,
+        "Signs forms and unsubscribe links. Default: a random key kept in instance/secret_key. Set it in production.",
+    ),
     Option("LOG_LEVEL", "log_level", "INFO", _log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
-    Option("USER_AGENT", "user_agent",
-           "CARTMSResearchAggregator/1.0 (+https://github.com/; research news digest)", _text,
-           "User-Agent sent with every request to a source."),
-    Option("FETCH_CONNECT_TIMEOUT", "fetch_connect_timeout", "10", _positive_float,
-           "Seconds to wait for a source's server to accept the connection."),
-    Option("FETCH_READ_TIMEOUT", "fetch_read_timeout", "20", _positive_float,
-           "Seconds to wait for the next bytes from a source."),
-    Option("FETCH_TOTAL_TIMEOUT", "fetch_total_timeout", "60", _positive_float,
-           "Seconds a whole fetch may take, however slowly the bytes trickle in."),
-    Option("FETCH_MAX_BYTES", "fetch_max_bytes", str(15 * 1024 * 1024), _positive_int,
-           "Largest body accepted from a source, counted after decompression (gzip-bomb guard)."),
-    Option("FETCH_MAX_REDIRECTS", "fetch_max_redirects", "5", _non_negative_int,
-           "Redirects followed before a fetch fails."),
-    Option("POLL_INTERVAL", "poll_interval", "3600", _positive_int,
-           "Default seconds between two polls of a source (a source's own `interval` wins)."),
-    Option("POLL_MAX_BACKOFF", "poll_max_backoff", str(24 * 3600), _positive_int,
-           "Ceiling, in seconds, of the back-off of a source that keeps failing."),
-    Option("POLL_WORKERS", "poll_workers", "4", _positive_int,
-           "Sources fetched at once (never more than one at a time per host)."),
-    Option("POLL_LEASE_SECONDS", "poll_lease_seconds", "600", _positive_int,
-           "After this long a poll that never finished (a crash) is considered abandoned."),
-    Option("SCHEDULER_TICK_SECONDS", "scheduler_tick_seconds", "30", _positive_int,
-           "How often the scheduler looks for sources that are due."),
-    Option("LEADER_LEASE_SECONDS", "leader_lease_seconds", "90", _positive_int,
-           "Only one scheduler runs jobs; on SQLite a standby takes over when the active one has not renewed its "
-           "lock for this long (on PostgreSQL the lock dies with its process at once)."),
+    Option(
+        "USER_AGENT",
+        "user_agent",
+        "CARTMSResearchAggregator/1.0 (+https://github.com/; research news digest)",
+        _text,
+        "User-Agent sent with every request to a source.",
+    ),
+    Option(
+        "FETCH_CONNECT_TIMEOUT",
+        "fetch_connect_timeout",
+        "10",
+        _positive_float,
+        "Seconds to wait for a source's server to accept the connection.",
+    ),
+    Option(
+        "FETCH_READ_TIMEOUT",
+        "fetch_read_timeout",
+        "20",
+        _positive_float,
+        "Seconds to wait for the next bytes from a source.",
+    ),
+    Option(
+        "FETCH_TOTAL_TIMEOUT",
+        "fetch_total_timeout",
+        "60",
+        _positive_float,
+        "Seconds a whole fetch may take, however slowly the bytes trickle in.",
+    ),
+    Option(
+        "FETCH_MAX_BYTES",
+        "fetch_max_bytes",
+        str(15 * 1024 * 1024),
+        _positive_int,
+        "Largest body accepted from a source, counted after decompression (gzip-bomb guard).",
+    ),
+    Option(
+        "FETCH_MAX_REDIRECTS", "fetch_max_redirects", "5", _non_negative_int, "Redirects followed before a fetch fails."
+    ),
+    Option(
+        "POLL_INTERVAL",
+        "poll_interval",
+        "3600",
+        _positive_int,
+        "Default seconds between two polls of a source (a source's own `interval` wins).",
+    ),
+    Option(
+        "POLL_MAX_BACKOFF",
+        "poll_max_backoff",
+        str(24 * 3600),
+        _positive_int,
+        "Ceiling, in seconds, of the back-off of a source that keeps failing.",
+    ),
+    Option(
+        "POLL_WORKERS",
+        "poll_workers",
+        "4",
+        _positive_int,
+        "Sources fetched at once (never more than one at a time per host).",
+    ),
+    Option(
+        "POLL_PARSE_PROCESSES",
+        "poll_parse_processes",
+        "0",
+        _non_negative_int,
+        "Worker processes that parse, clean and classify during a poll of several sources, so a poll uses more "
+        "than one core (0: all in the polling process). The number of cores is a good value.",
+    ),
+    Option(
+        "POLL_LEASE_SECONDS",
+        "poll_lease_seconds",
+        "600",
+        _positive_int,
+        "After this long a poll that never finished (a crash) is considered abandoned.",
+    ),
+    Option(
+        "SCHEDULER_TICK_SECONDS",
+        "scheduler_tick_seconds",
+        "30",
+        _positive_int,
+        "How often the scheduler looks for sources that are due.",
+    ),
+    Option(
+        "LEADER_LEASE_SECONDS",
+        "leader_lease_seconds",
+        "90",
+        _positive_int,
+        "Only one scheduler runs jobs; on SQLite a standby takes over when the active one has not renewed its "
+        "lock for this long (on PostgreSQL the lock dies with its process at once).",
+    ),
     Option("PAGE_SIZE", "page_size", "25", _positive_int, "Items per page on the web page."),
     Option("FEED_SIZE", "feed_size", "50", _positive_int, "Items in /feed.xml and /feed.atom."),
-    Option("SMTP_HOST", "smtp_host", "", _text,
-           "Mail server. Empty (the default): emails are written as .eml files to instance/outbox/."),
+    Option(
+        "SMTP_HOST",
+        "smtp_host",
+        "",
+        _text,
+        "Mail server. Empty (the default): emails are written as .eml files to instance/outbox/.",
+    ),
     Option("SMTP_PORT", "smtp_port", "25", _positive_int, "Mail server port."),
     Option("SMTP_USERNAME", "smtp_username", "", _text, "SMTP login, if the server needs one."),
     Option("SMTP_PASSWORD", "smtp_password", "", _text, "SMTP password, if the server needs one."),
-    Option("SMTP_SECURITY", "smtp_security", "none", _choice("none", "starttls", "ssl"),
-           "none, starttls or ssl."),
+    Option("SMTP_SECURITY", "smtp_security", "none", _choice("none", "starttls", "ssl"), "none, starttls or ssl."),
     Option("SMTP_TIMEOUT", "smtp_timeout", "30", _positive_float, "Seconds before an SMTP operation gives up."),
-    Option("MAIL_FROM", "mail_from", "CAR T & MS Research Digest <digest@localhost>", _text,
-           "The From address of every email."),
-    Option("OUTBOX_DIR", "outbox_dir", "", _text, "Where .eml files go when SMTP_HOST is empty. Default: instance/outbox."),
-    Option("DIGEST_DAY", "digest_day", "mon", _choice("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
-           "Weekday the weekly digest is sent."),
+    Option(
+        "MAIL_FROM",
+        "mail_from",
+        "CAR T & MS Research Digest <digest@localhost>",
+        _text,
+        "The From address of every email.",
+    ),
+    Option(
+        "OUTBOX_DIR", "outbox_dir", "", _text, "Where .eml files go when SMTP_HOST is empty. Default: instance/outbox."
+    ),
+    Option(
+        "DIGEST_DAY",
+        "digest_day",
+        "mon",
+        _choice("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+        "Weekday the weekly digest is sent.",
+    ),
     Option("DIGEST_TIME", "digest_time", "08:00", _text, "Local time (HH:MM) the weekly digest is sent."),
     Option("DIGEST_TIMEZONE", "digest_timezone", "UTC", _text, "Time zone of DIGEST_DAY and DIGEST_TIME (IANA name)."),
-    Option("DIGEST_QUIET_WEEK", "digest_quiet_week", "skip", _choice("skip", "note"),
-           "A week with nothing new: skip (send nothing) or note (send a short 'quiet week' email)."),
-    Option("SUBSCRIBE_RATE_LIMIT", "subscribe_rate_limit", "5", _positive_int,
-           "Subscription requests accepted per client address per hour."),
-    Option("CONFIRM_MAX_AGE", "confirm_max_age", str(7 * 24 * 3600), _positive_int,
-           "Seconds a confirmation link stays valid."),
-    Option("NCBI_API_KEY", "ncbi_api_key", "", _text,
-           "NCBI E-utilities API key for `pubmed` sources (optional): allows 10 requests a second instead of 3."),
-    Option("NCBI_EMAIL", "ncbi_email", "", _text,
-           "Contact address sent to NCBI with every E-utilities request (NCBI asks for one; it may block without)."),
+    Option(
+        "DIGEST_QUIET_WEEK",
+        "digest_quiet_week",
+        "skip",
+        _choice("skip", "note"),
+        "A week with nothing new: skip (send nothing) or note (send a short 'quiet week' email).",
+    ),
+    Option(
+        "SUBSCRIBE_RATE_LIMIT",
+        "subscribe_rate_limit",
+        "5",
+        _positive_int,
+        "Subscription requests accepted per client address per hour.",
+    ),
+    Option(
+        "CONFIRM_MAX_AGE",
+        "confirm_max_age",
+        str(7 * 24 * 3600),
+        _positive_int,
+        "Seconds a confirmation link stays valid.",
+    ),
+    Option(
+        "NCBI_API_KEY",
+        "ncbi_api_key",
+        "",
+        _text,
+        "NCBI E-utilities API key for `pubmed` sources (optional): allows 10 requests a second instead of 3.",
+    ),
+    Option(
+        "NCBI_EMAIL",
+        "ncbi_email",
+        "",
+        _text,
+        "Contact address sent to NCBI with every E-utilities request (NCBI asks for one; it may block without).",
+    ),
+    Option(
+        "DIGEST_MAX_ATTEMPTS",
+        "digest_max_attempts",
+        "4",
+        _positive_int,
+        "Tries per digest email when the mail server answers with a temporary (4xx) failure, in one run.",
+    ),
+    Option(
+        "DIGEST_RETRY_SECONDS",
+        "digest_retry_seconds",
+        "30",
+        _positive_float,
+        "Wait before the first retry of temporary failures; doubled for each further round.",
+    ),
+    Option(
+        "DIGEST_SUSPEND_AFTER",
+        "digest_suspend_after",
+        "3",
+        _positive_int,
+        "Permanent (5xx) failures in a row after which an address is suspended (no more digests).",
+    ),
+    Option(
+        "DIGEST_LEASE_SECONDS",
+        "digest_lease_seconds",
+        "300",
+        _positive_int,
+        "A digest sender that stopped renewing its lock this long ago (a crash) is replaced by the next one.",
+    ),
 )
 
 
@@ -173,6 +325,7 @@ class Settings:
     poll_interval: int = 3600
     poll_max_backoff: int = 24 * 3600
     poll_workers: int = 4
+    poll_parse_processes: int = 0
     poll_lease_seconds: int = 600
     scheduler_tick_seconds: int = 30
     leader_lease_seconds: int = 90
@@ -194,6 +347,10 @@ class Settings:
     confirm_max_age: int = 7 * 24 * 3600
     ncbi_api_key: str = field(default="", repr=False)
     ncbi_email: str = ""
+    digest_max_attempts: int = 4
+    digest_retry_seconds: float = 30.0
+    digest_suspend_after: int = 3
+    digest_lease_seconds: int = 300
 
     @property
     def feeds_path(self) -> Path:
@@ -217,7 +374,9 @@ class Settings:
             except ValueError as exc:
                 problems.append(f"{option.env}={raw!r}: {exc}")
         if problems:
-            raise ConfigError("Invalid configuration: " + "; ".join(problems) + ". See the README's Configuration table.")
+            raise ConfigError(
+                "Invalid configuration: " + "; ".join(problems) + ". See the README's Configuration table."
+            )
         values.update(overrides)
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known

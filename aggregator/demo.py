@@ -24,18 +24,42 @@ DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 
 DEMO_SOURCES: list[dict[str, Any]] = [
     {"id": "demo-ms-news", "name": "MS Demo News (WordPress RSS)", "path": "ms-news.xml", "evidence_type": "news"},
-    {"id": "demo-medrxiv", "name": "medRxiv Neurology (demo, RDF)", "path": "medrxiv-neurology.rdf",
-     "evidence_type": "preprint"},
-    {"id": "demo-trials", "name": "ClinicalTrials.gov (demo RSS)", "path": "trials.xml",
-     "evidence_type": "trial-registry"},
-    {"id": "demo-journal", "name": "Multiple Sclerosis Journal (demo TOC)", "path": "journal-toc.xml",
-     "evidence_type": "peer-reviewed"},
-    {"id": "demo-kyverna", "name": "Company press releases (demo Atom)", "path": "kyverna.atom",
-     "evidence_type": "press-release"},
-    {"id": "demo-society", "name": "MS society news, DE/FR (demo)", "path": "society-news.xml",
-     "evidence_type": "society-news"},
-    {"id": "demo-wire", "name": "News wire (demo, syndicated copies)", "path": "duplicates.xml",
-     "evidence_type": "news"},
+    {
+        "id": "demo-medrxiv",
+        "name": "medRxiv Neurology (demo, RDF)",
+        "path": "medrxiv-neurology.rdf",
+        "evidence_type": "preprint",
+    },
+    {
+        "id": "demo-trials",
+        "name": "ClinicalTrials.gov (demo RSS)",
+        "path": "trials.xml",
+        "evidence_type": "trial-registry",
+    },
+    {
+        "id": "demo-journal",
+        "name": "Multiple Sclerosis Journal (demo TOC)",
+        "path": "journal-toc.xml",
+        "evidence_type": "peer-reviewed",
+    },
+    {
+        "id": "demo-kyverna",
+        "name": "Company press releases (demo Atom)",
+        "path": "kyverna.atom",
+        "evidence_type": "press-release",
+    },
+    {
+        "id": "demo-society",
+        "name": "MS society news, DE/FR (demo)",
+        "path": "society-news.xml",
+        "evidence_type": "society-news",
+    },
+    {
+        "id": "demo-wire",
+        "name": "News wire (demo, syndicated copies)",
+        "path": "duplicates.xml",
+        "evidence_type": "news",
+    },
 ]
 
 
@@ -61,8 +85,14 @@ def serve_corpus(host: str = "127.0.0.1") -> ThreadingHTTPServer:
 def write_demo_feeds(target: Path, corpus_url: str) -> Path:
     shipped = yaml.safe_load((PROJECT_ROOT / "feeds.yaml").read_text(encoding="utf-8"))
     sources = [
-        {"id": s["id"], "name": s["name"], "url": f"{corpus_url}/{s['path']}", "evidence_type": s["evidence_type"],
-         "interval": "1h", "homepage": "https://example.org/"}
+        {
+            "id": s["id"],
+            "name": s["name"],
+            "url": f"{corpus_url}/{s['path']}",
+            "evidence_type": s["evidence_type"],
+            "interval": "1h",
+            "homepage": "https://example.org/",
+        }
         for s in DEMO_SOURCES
     ]
     document = {"sources": sources, **{k: v for k, v in shipped.items() if k != "sources"}}

@@ -103,3 +103,11 @@ class DeliveryError(AggregatorError):
 
 class BadRequest(AggregatorError, ValueError):
     """A query parameter from a visitor is malformed; answered with 400 and a plain explanation."""
+
+
+class InvalidLink(BadRequest):
+    """A signed link (confirm, manage, unsubscribe) was altered, belongs to nobody, or has expired."""
+
+    def __init__(self, message: str, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired

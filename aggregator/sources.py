@@ -20,8 +20,19 @@ from .errors import SourceConfigError
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _INTERVAL_PATTERN = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SOURCE_KEYS = {"id", "name", "url", "kind", "interval", "homepage", "enabled", "evidence_type", "language",
-                "options", "note"}
+_SOURCE_KEYS = {
+    "id",
+    "name",
+    "url",
+    "kind",
+    "interval",
+    "homepage",
+    "enabled",
+    "evidence_type",
+    "language",
+    "options",
+    "note",
+}
 MIN_INTERVAL = 60  # seconds: polling a stranger's server more often than once a minute is impolite
 
 
@@ -43,7 +54,7 @@ class _LineLoader(_SafeBase):  # type: ignore[valid-type,misc]
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping: dict[str, Any] = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
 
@@ -129,7 +140,7 @@ def _source_from(entry: Any, index: int, problems: list[str]) -> SourceSpec | No
     unknown = set(entry) - _SOURCE_KEYS - {"__line__"}
     if unknown:
         problem(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_SOURCE_KEYS))}")
-    if len(problems) > before:
+    if len(problems) > before or not isinstance(source_id, str) or not isinstance(name, str):
         return None
     return SourceSpec(
         id=source_id,
@@ -181,5 +192,7 @@ def load_catalog(path: Path) -> Catalog:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SourceConfigError(f"Feeds file not found: {path}. Set FEEDS_FILE to the path of your feeds.yaml.") from None
+        raise SourceConfigError(
+            f"Feeds file not found: {path}. Set FEEDS_FILE to the path of your feeds.yaml."
+        ) from None
     return load_catalog_text(text, filename=str(path.name))

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from .domain import CleanItem, SourceSpec
 from .models import Item, ItemEvent, ItemTopic, Source
+from .stories import Candidate, find_near_duplicate
+from .trials import trial_changes
 
 # ---------------------------------------------------------------------------------------------------- sources
 
@@ -205,10 +207,19 @@ def upsert_items(
         ).all()
     )
     new = updated = unchanged = new_matches = 0
+    near: list[Candidate] | None = None  # loaded once, only if some new item has no identical story
+    published_versions: list[tuple[int, Item]] = []
     for digest, (item, rows) in by_hash.items():
         row = existing.get(digest)
         if row is None:
             story = story_key_of(item)
+            primary = primaries.get(story)
+            match = None
+            if primary is None:
+                if near is None:
+                    near = _near_candidates(session, source_id, now)
+                match = find_near_duplicate(item.title, item.evidence_type, near, item.doi, item.nct_id)
+                primary = match.id if match else None
             row = Item(
                 source_id=source_id,
                 key=item.key,
@@ -217,24 +228,65 @@ def upsert_items(
                 updated_at=now,
                 sort_at=_sort_at(item, now),
                 story_key=story,
-                duplicate_of_id=primaries.get(story),
+                duplicate_of_id=primary,
             )
             _copy_fields(row, item)
             row.topics = [ItemTopic(topic_id=t, score=s, hits=h) for t, s, h in rows]
             session.add(row)
+            if match and match.published_version:
+                published_versions.append((match.id, row))
             new += 1
             new_matches += bool(rows)
             continue
         if row.content_hash != item.content_hash or _facts_changed(row, item):
+            changes = trial_changes(row.extra, item.extra) if row.nct_id else []
+            sort_at = _sort_at(item, row.first_seen_at)
             _copy_fields(row, item)
             row.updated_at = now
-            row.sort_at = _sort_at(item, row.first_seen_at)
+            # A trial that starts recruiting is today's news: it moves to the top and stays there until the
+            # next change, whatever else its record edits meanwhile.
+            row.sort_at = now if changes else max(sort_at, row.sort_at) if row.nct_id else sort_at
+            for change in changes:
+                add_event(session, row.id, now, f"trial-{change.fact}", change.summary,
+                          {"fact": change.fact, "before": change.before, "after": change.after})
             _replace_topics(row, rows)
             updated += 1
         else:
             unchanged += 1
     session.flush()
+    for preprint_id, journal in published_versions:
+        add_event(session, preprint_id, now, "published", f"Published in a journal: {journal.title}",
+                  {"item_id": journal.id, "link": journal.link, "doi": journal.doi})
     return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches)
+
+
+NEAR_DUPLICATE_DAYS = 60  # syndicated copies appear within days; a preprint's journal version within weeks
+NEAR_DUPLICATE_LIMIT = 3000
+
+
+def _near_candidates(session: Session, source_id: str, now: datetime) -> list[Candidate]:
+    """Recent primary items of other sources, the pool near-duplicate titles are compared with."""
+    since = now - timedelta(days=NEAR_DUPLICATE_DAYS)
+    rows = session.execute(
+        select(Item.id, Item.title, Item.evidence_type, Item.doi, Item.nct_id)
+        .where(Item.source_id != source_id, Item.duplicate_of_id.is_(None), Item.first_seen_at >= since)
+        .order_by(Item.first_seen_at.desc())
+        .limit(NEAR_DUPLICATE_LIMIT)
+    ).all()
+    return [Candidate(id=r[0], title=r[1], evidence_type=r[2], doi=r[3], nct_id=r[4]) for r in rows]
+
+
+def events_for(session: Session, item_ids: Iterable[int]) -> dict[int, list[ItemEvent]]:
+    """item id → its events, newest first."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    result: dict[int, list[ItemEvent]] = {}
+    query = select(ItemEvent).where(ItemEvent.item_id.in_(ids)).order_by(ItemEvent.occurred_at.desc(),
+                                                                          ItemEvent.id.desc())
+    for event in session.scalars(query):
+        result.setdefault(event.item_id, []).append(event)
+    return result
 
 
 def _facts_changed(row: Item, item: CleanItem) -> bool:
@@ -372,6 +424,56 @@ def also_reported(session: Session, item_ids: Iterable[int]) -> dict[int, list[I
     return result
 
 
+# ---------------------------------------------------------------------------------------------------- trials
+
+
+def trial_records(session: Session, nct_id: str | None = None) -> list[Item]:
+    """Items that are trial registry records (they carry an NCT id and a status), newest change first."""
+    query = (
+        select(Item).join(Source, Source.id == Item.source_id)
+        .where(Item.nct_id.is_not(None), Source.kind == "clinicaltrials")
+        .order_by(Item.sort_at.desc(), Item.id.desc())
+        .options(selectinload(Item.source), selectinload(Item.topics))
+    )
+    if nct_id:
+        query = query.where(Item.nct_id == nct_id)
+    return list(session.scalars(query))
+
+
+def trial_code_map(session: Session) -> dict[str, list[str]]:
+    """Product code (KYV-101) → NCT ids of the stored trial records that name it in their interventions."""
+    from .trials import trial_codes
+
+    rows = session.execute(
+        select(Item.nct_id, Item.extra).join(Source, Source.id == Item.source_id)
+        .where(Item.nct_id.is_not(None), Source.kind == "clinicaltrials")
+    ).all()
+    result: dict[str, list[str]] = {}
+    for nct_id, extra in rows:
+        for code in trial_codes(extra or {}):
+            if nct_id not in result.setdefault(code, []):
+                result[code].append(nct_id)
+    return result
+
+
+def items_naming(session: Session, terms: Sequence[str], nct_id: str, limit: int = 200) -> list[Item]:
+    """Candidate items naming a trial: its NCT id as identifier, or any of ``terms`` in title or text.
+
+    A substring pre-filter; the caller confirms whole-token matches (``trials.mentions``).
+    """
+    conditions = [Item.nct_id == nct_id]
+    for term in terms:
+        pattern = f"%{_escape_like(term)}%"
+        conditions.extend([Item.title.ilike(pattern, escape="\\"), Item.summary_text.ilike(pattern, escape="\\"),
+                           Item.content_text.ilike(pattern, escape="\\")])
+    query = (
+        select(Item).where(or_(*conditions))
+        .order_by(Item.sort_at.desc(), Item.id.desc()).limit(limit)
+        .options(selectinload(Item.source), selectinload(Item.topics))
+    )
+    return list(session.scalars(query))
+
+
 def topic_counts(session: Session) -> dict[str, int]:
     query = (
         select(ItemTopic.topic_id, func.count(ItemTopic.item_id))
@@ -397,6 +499,46 @@ def source_item_counts(session: Session) -> dict[str, tuple[int, int]]:
         ).all()
     )
     return {source_id: (int(totals[source_id]), int(matched.get(source_id, 0))) for source_id in totals}
+
+
+@dataclass(frozen=True)
+class SourceHistory:
+    """When a source's recent items (and its recent matching items) were first seen, for the quiet-source rule."""
+
+    item_times: list[datetime]
+    match_times: list[datetime]
+    first_seen_at: datetime | None
+
+
+def source_histories(session: Session, since: datetime, per_source: int = 50) -> dict[str, SourceHistory]:
+    firsts = dict(session.execute(select(Item.source_id, func.min(Item.first_seen_at)).group_by(Item.source_id)).all())
+    matched = select(ItemTopic.item_id).where(ItemTopic.item_id == Item.id).exists()
+    rows = session.execute(
+        select(Item.source_id, Item.first_seen_at, matched)
+        .where(Item.first_seen_at >= since)
+        .order_by(Item.source_id, Item.first_seen_at.desc())
+    ).all()
+    items: dict[str, list[datetime]] = {}
+    matches: dict[str, list[datetime]] = {}
+    for source_id, seen, is_match in rows:
+        if len(items.setdefault(source_id, [])) < per_source:
+            items[source_id].append(seen)
+        if is_match and len(matches.setdefault(source_id, [])) < per_source:
+            matches[source_id].append(seen)
+    return {
+        source_id: SourceHistory(items.get(source_id, []), matches.get(source_id, []), first)
+        for source_id, first in firsts.items()
+    }
+
+
+def momentum_rows(session: Session, since: datetime) -> list[tuple[int, str, datetime]]:
+    """(item id, topic id, sort_at) of every primary matching item since ``since``, for the weekly chart."""
+    rows = session.execute(
+        select(Item.id, ItemTopic.topic_id, Item.sort_at)
+        .join(ItemTopic, ItemTopic.item_id == Item.id)
+        .where(Item.duplicate_of_id.is_(None), Item.sort_at >= since)
+    ).all()
+    return [(int(r[0]), str(r[1]), r[2]) for r in rows]
 
 
 def delete_orphan_topics(session: Session, topic_ids: Iterable[str]) -> int:

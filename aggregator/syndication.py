@@ -6,6 +6,7 @@ Guids are stable: our own item URL-independent tag URI, so readers never see an 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,8 @@ def item_guid(base_url: str, item: Item) -> str:
     return f"tag:{host},2026:item/{item.id}"
 
 
-def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str]) -> FeedGenerator:
+def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
+               notes: dict[int, str] | None = None) -> FeedGenerator:
     generator = FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)
     generator.id(meta.self_url)
@@ -53,6 +55,8 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
         if item.link:
             entry.link(href=item.link, rel="alternate")
         summary = item.summary_html or ""
+        if notes and item.id in notes:  # a trial's status change: the news is the update, so it comes first
+            summary = f"<p><strong>Update:</strong> {html.escape(notes[item.id])}.</p>{summary}"
         entry.description(summary or item.title)
         entry.summary(summary or item.title, type="html")
         entry.published(item.sort_at)
@@ -65,11 +69,13 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
     return generator
 
 
-def render_rss(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str]) -> bytes:
-    rss: bytes = _generator(meta, items, topic_names).rss_str(pretty=True)
+def render_rss(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
+               notes: dict[int, str] | None = None) -> bytes:
+    rss: bytes = _generator(meta, items, topic_names, notes).rss_str(pretty=True)
     return rss
 
 
-def render_atom(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str]) -> bytes:
-    atom: bytes = _generator(meta, items, topic_names).atom_str(pretty=True)
+def render_atom(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
+                notes: dict[int, str] | None = None) -> bytes:
+    atom: bytes = _generator(meta, items, topic_names, notes).atom_str(pretty=True)
     return atom

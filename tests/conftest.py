@@ -62,8 +62,10 @@ def postgres_admin_url() -> str:
     if problem:
         message = f"PostgreSQL at {PG_ADMIN_URL} does not answer ({problem})"
         if postgres_required():
-            pytest.fail(message + " and REQUIRE_POSTGRES=1 makes it required. Start it: "
-                        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+            pytest.fail(
+                message + " and REQUIRE_POSTGRES=1 makes it required. Start it: "
+                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+            )
         _pg_problem.append(message)
         pytest.skip(message)
     return PG_ADMIN_URL
@@ -145,9 +147,12 @@ def make_app(database_url: str, feeds_file: Path, **overrides: Any) -> Flask:
 @pytest.fixture
 def feeds_file(tmp_path: Path) -> Path:
     """A feeds file with no reachable source (tests add their own with write_feeds_file)."""
-    return write_feeds_file(tmp_path / "feeds.yaml", [
-        {"id": "placeholder", "name": "Placeholder", "url": "http://127.0.0.1:9/feed.xml", "enabled": False},
-    ])
+    return write_feeds_file(
+        tmp_path / "feeds.yaml",
+        [
+            {"id": "placeholder", "name": "Placeholder", "url": "http://127.0.0.1:9/feed.xml", "enabled": False},
+        ],
+    )
 
 
 @pytest.fixture

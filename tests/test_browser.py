@@ -4,7 +4,6 @@ load, filter, search, paginate; without JavaScript; on a phone; axe-core (WCAG 2
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,7 +60,7 @@ def test_every_page_passes_axe_on_desktop_and_phone(demo_site: tuple[Flask, str]
     for viewport in ({"width": 1280, "height": 900}, {"width": 375, "height": 740}):
         with browser_support.new_page(browser, viewport=viewport) as page:
             errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
             page.goto(base + PAGES[name])
             violations = browser_support.run_axe(page)
             assert violations == [], browser_support.format_violations(violations)
@@ -134,8 +133,11 @@ def test_duplicates_show_once_with_the_other_source(demo_site: tuple[Flask, str]
         page.goto(base + "/?topic=car-t-ms")
         also = page.locator("p.also")
         assert also.count() >= 1 and "News wire" in also.first.inner_text()
-        assert not any(title in wire_only for title in page.locator("li.item h3").all_inner_texts()
-                       if "KYSA-7 trial of miv-cel" in title)
+        assert not any(
+            title in wire_only
+            for title in page.locator("li.item h3").all_inner_texts()
+            if "KYSA-7 trial of miv-cel" in title
+        )
 
 
 def test_feeds_are_discoverable(demo_site: tuple[Flask, str], browser: Any) -> None:

@@ -16,11 +16,15 @@ SPEC = SourceSpec(id="s", name="S", url="https://s.example/feed", evidence_type=
     [
         ("https://www.Example.org/a/?utm_source=rss&utm_medium=feed&id=3", "https://example.org/a?id=3"),
         ("http://example.org/a#comments", "https://example.org/a"),
-        ("https://pubmed.ncbi.nlm.nih.gov/39959426/?utm_source=Chrome&utm_medium=rss&fc=20250101&ff=2&v=2.18",
-         "https://pubmed.ncbi.nlm.nih.gov/39959426"),
+        (
+            "https://pubmed.ncbi.nlm.nih.gov/39959426/?utm_source=Chrome&utm_medium=rss&fc=20250101&ff=2&v=2.18",
+            "https://pubmed.ncbi.nlm.nih.gov/39959426",
+        ),
         ("http://biorxiv.org/cgi/content/short/743294v1?rss=1", "https://biorxiv.org/cgi/content/short/743294v1"),
-        ("https://www.google.com/url?rct=j&sa=t&url=https://news.example/story%3Fa%3D1&ct=ga",
-         "https://news.example/story?a=1"),
+        (
+            "https://www.google.com/url?rct=j&sa=t&url=https://news.example/story%3Fa%3D1&ct=ga",
+            "https://news.example/story?a=1",
+        ),
         ("https://example.org:443/x?b=2&a=1", "https://example.org/x?a=1&b=2"),
         ("javascript:alert(1)", None),
         ("data:text/html,<script>", None),

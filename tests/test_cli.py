@@ -19,16 +19,22 @@ FLASK = [sys.executable, "-m", "flask", "--app", "aggregator"]
 
 
 def flask(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FLASK, *args], cwd=ROOT, env={**os.environ, **env}, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [*FLASK, *args], cwd=ROOT, env={**os.environ, **env}, input=stdin, capture_output=True, text=True, timeout=120
+    )
 
 
-def test_db_upgrade_poll_and_page_through_the_contract(tmp_path: Path, feed_server: FeedServer, any_db_url: str) -> None:
+def test_db_upgrade_poll_and_page_through_the_contract(
+    tmp_path: Path, feed_server: FeedServer, any_db_url: str
+) -> None:
     feed_server.add("/news.xml", rss(CAR_T_MS, MS_ONLY))
-    feeds = write_feeds_file(tmp_path / "feeds.yaml", [
-        {"id": "news", "name": "News", "url": feed_server.url("/news.xml")},
-        {"id": "down", "name": "Down", "url": "http://127.0.0.1:9/x.xml"},
-    ])
+    feeds = write_feeds_file(
+        tmp_path / "feeds.yaml",
+        [
+            {"id": "news", "name": "News", "url": feed_server.url("/news.xml")},
+            {"id": "down", "name": "Down", "url": "http://127.0.0.1:9/x.xml"},
+        ],
+    )
     env = {"DATABASE_URL": any_db_url, "FEEDS_FILE": str(feeds), "SECRET_KEY": "s"}
     upgraded = flask(["db", "upgrade"], env)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -37,7 +43,9 @@ def test_db_upgrade_poll_and_page_through_the_contract(tmp_path: Path, feed_serv
     table = polled.stdout
     assert "source  outcome" in table
     assert any(line.startswith("news") and " ok " in line and " 2 " in line for line in table.splitlines())
-    assert any(line.startswith("down") and "error" in line and "could not connect" in line for line in table.splitlines())
+    assert any(
+        line.startswith("down") and "error" in line and "could not connect" in line for line in table.splitlines()
+    )
     assert "2 source(s): 2 new, 0 updated, 0 unchanged, 1 failed." in table
     again = flask(["poll", "--source", "news"], env)
     assert "not-modified" in again.stdout
@@ -64,12 +72,14 @@ def test_help_explains_each_command() -> None:
 
 
 def test_classify_json_lines(runner: object, app: Flask) -> None:
-    lines = "\n".join([
-        json.dumps({"title": "CAR-T cells in relapsing-remitting MS", "summary": "CD19 CAR T for RRMS."}),
-        json.dumps({"title": "LC-MS/MS assay", "summary": "Mass spectrometry.", "link": "https://x"}),
-        "not json",
-        json.dumps(["a", "list"]),
-    ])
+    lines = "\n".join(
+        [
+            json.dumps({"title": "CAR-T cells in relapsing-remitting MS", "summary": "CD19 CAR T for RRMS."}),
+            json.dumps({"title": "LC-MS/MS assay", "summary": "Mass spectrometry.", "link": "https://x"}),
+            "not json",
+            json.dumps(["a", "list"]),
+        ]
+    )
     result = app.test_cli_runner().invoke(args=["classify"], input=lines)
     assert result.exit_code == 0
     out = [json.loads(line) for line in result.stdout.splitlines()]

@@ -57,3 +57,10 @@ def test_all_problems_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"BASE_URL": "x", "POLL_WORKERS": "-1"})
     assert "BASE_URL" in str(info.value) and "POLL_WORKERS" in str(info.value)
+
+
+def test_readme_configuration_table_is_current() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme, "README's configuration table is stale: regenerate it from aggregator/config.py"

@@ -17,8 +17,16 @@ def test_upgrade_check_and_downgrade(any_db_url: str, feeds_file: Path) -> None:
         with app.app_context():
             upgrade()
             tables = set(inspect(get_database(app).engine).get_table_names())
-            assert {"source", "item", "item_topic", "item_event", "subscriber", "delivery", "lease",
-                    "alembic_version"} <= tables
+            assert {
+                "source",
+                "item",
+                "item_topic",
+                "item_event",
+                "subscriber",
+                "delivery",
+                "lease",
+                "alembic_version",
+            } <= tables
             check()  # raises if the models and the migrations disagree
             downgrade(revision="base")
             assert set(inspect(get_database(app).engine).get_table_names()) <= {"alembic_version"}

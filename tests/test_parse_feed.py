@@ -26,37 +26,69 @@ class Expect:
 
 GOLDEN = {
     "wordpress_rss2_feed_wp4.7.xml": Expect(
-        10, "The Easiest Way to Get a URL for your Apple Wallet", "https://www.natashatherobot.com/url-apple-wallet",
-        datetime(2017, 7, 7, 11, 6, 10, tzinfo=UTC), "https://www.natashatherobot.com/?p=6602"),
+        10,
+        "The Easiest Way to Get a URL for your Apple Wallet",
+        "https://www.natashatherobot.com/url-apple-wallet",
+        datetime(2017, 7, 7, 11, 6, 10, tzinfo=UTC),
+        "https://www.natashatherobot.com/?p=6602",
+    ),
     "biorxiv_subject_collection_rss1-rdf_no_xml_decl.rdf": Expect(
-        30, "Wheat inositol pyrophosphate kinase (TaVIH2-3B)", "http://biorxiv.org/cgi/content/short/743294v1",
-        datetime(2019, 8, 27, tzinfo=UTC), first_doi="10.1101/743294"),
+        30,
+        "Wheat inositol pyrophosphate kinase (TaVIH2-3B)",
+        "http://biorxiv.org/cgi/content/short/743294v1",
+        datetime(2019, 8, 27, tzinfo=UTC),
+        first_doi="10.1101/743294",
+    ),
     "atypon_journal_toc_rdf_rss-prefixed.xml": Expect(
-        20, "Effect of Systems Change and Use of Electronic Health", "http://ajph.aphapublications.org/doi/abs/",
-        datetime(2015, 3, 6, 21, 9, 13, tzinfo=UTC), first_doi="10.2105/ajph.2014.302274"),
+        20,
+        "Effect of Systems Change and Use of Electronic Health",
+        "http://ajph.aphapublications.org/doi/abs/",
+        datetime(2015, 3, 6, 21, 9, 13, tzinfo=UTC),
+        first_doi="10.2105/ajph.2014.302274",
+    ),
     "atom_feed_served_at_rss_url.xml": Expect(
-        47, "Apple Product Event: Monday March 21", "http://recode.net/2016/02/27/",
-        datetime(2016, 2, 27, 21, 59, 47, tzinfo=UTC), "tag:daringfireball.net,2016:/linked//6.32173"),
+        47,
+        "Apple Product Event: Monday March 21",
+        "http://recode.net/2016/02/27/",
+        datetime(2016, 2, 27, 21, 59, 47, tzinfo=UTC),
+        "tag:daringfireball.net,2016:/linked//6.32173",
+    ),
     "google_alerts_atom_html_in_titles.xml": Expect(
-        20, "Report offers Prediction of Automotive <b>Slack</b>", "https://www.google.com/url?",
-        datetime(2019, 7, 10, 11, 53, 37, tzinfo=UTC)),
+        20,
+        "Report offers Prediction of Automotive <b>Slack</b>",
+        "https://www.google.com/url?",
+        datetime(2019, 7, 10, 11, 53, 37, tzinfo=UTC),
+    ),
     "highwire_journal_toc_rss1-rdf_science.xml": Expect(
-        69, "Food for fungi", "http://science.sciencemag.org/cgi/content/short/356/6343/113",
-        datetime(2017, 6, 15, 17, 29, 47, tzinfo=UTC)),
+        69,
+        "Food for fungi",
+        "http://science.sciencemag.org/cgi/content/short/356/6343/113",
+        datetime(2017, 6, 15, 17, 29, 47, tzinfo=UTC),
+    ),
     "broken_xml_declaration_phpxml.xml": Expect(
-        20, "Serdar Gözübüyük scheidsrechter bij FC Twente", "https://www.fcutrecht.net/nieuws/",
-        datetime(2021, 9, 6, 10, 17, tzinfo=UTC)),
+        20,
+        "Serdar Gözübüyük scheidsrechter bij FC Twente",
+        "https://www.fcutrecht.net/nieuws/",
+        datetime(2021, 9, 6, 10, 17, tzinfo=UTC),
+    ),
     "encoding_gb2312_declared.xml": Expect(
-        20, "建国35周年纪念，华表，和平鸽", "http://www.kc0011.net/", datetime(2020, 11, 1, tzinfo=UTC)),
+        20, "建国35周年纪念，华表，和平鸽", "http://www.kc0011.net/", datetime(2020, 11, 1, tzinfo=UTC)
+    ),
     "encoding_iso-8859-1_declared_crlf.xml": Expect(
-        40, "Mãe de utente é a nova presidente da Raríssimas", "http://feeds.jn.pt/",
-        datetime(2018, 1, 3, 13, 47, tzinfo=UTC)),
+        40,
+        "Mãe de utente é a nova presidente da Raríssimas",
+        "http://feeds.jn.pt/",
+        datetime(2018, 1, 3, 13, 47, tzinfo=UTC),
+    ),
     "encoding_latin1_bytes_no_xml_decl.xml": Expect(
-        15, "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin", "https://noticias.uol.com.br/", None),
+        15, "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin", "https://noticias.uol.com.br/", None
+    ),
     "leading_whitespace_no_xml_decl_no_guids.xml": Expect(
-        30, "Best smart lock", "https://www.techhive.com/article/3212828/", datetime(2017, 11, 28, 23, 40, tzinfo=UTC)),
+        30, "Best smart lock", "https://www.techhive.com/article/3212828/", datetime(2017, 11, 28, 23, 40, tzinfo=UTC)
+    ),
     "utf8_bom_before_xml_decl.xml": Expect(
-        10, "Skipping Around", "https://donthitsave.com/comic/2019/05/24/", datetime(2019, 5, 24, 7, tzinfo=UTC)),
+        10, "Skipping Around", "https://donthitsave.com/comic/2019/05/24/", datetime(2019, 5, 24, 7, tzinfo=UTC)
+    ),
 }
 
 
@@ -88,7 +120,10 @@ def test_every_real_feed_fixture_has_a_golden_row() -> None:
     [
         ("html_served_instead_of_feed_document_moved.html", "returned a web page, not a feed"),
         ("pubmed_html_served_instead_of_xml_pmfetch.html", "returned a web page, not a feed"),
-        ("pubmed_eutils_efetch_pubmedarticleset_2025dtd.xml", "XML but not RSS, Atom or RDF (its root element is <PubmedArticleSet>)"),
+        (
+            "pubmed_eutils_efetch_pubmedarticleset_2025dtd.xml",
+            "XML but not RSS, Atom or RDF (its root element is <PubmedArticleSet>)",
+        ),
         ("pubmed_eutils_esearch_xml.xml", "its root element is <eSearchResult>"),
     ],
 )
@@ -97,7 +132,7 @@ def test_documents_that_are_not_feeds_are_refused_clearly(name: str, message: st
         parse_feed((REAL / name).read_bytes(), "https://example.org/feed")
 
 
-@pytest.mark.parametrize("body", [b"", b"   \n", b"\x00\x01\x02\xff" * 100, b"{\"json\": true}"])
+@pytest.mark.parametrize("body", [b"", b"   \n", b"\x00\x01\x02\xff" * 100, b'{"json": true}'])
 def test_empty_and_junk_bodies(body: bytes) -> None:
     with pytest.raises(ParseError):
         parse_feed(body, "https://example.org/feed")

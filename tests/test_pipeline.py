@@ -21,14 +21,20 @@ NOW = datetime(2026, 11, 16, 8, tzinfo=UTC)
 
 
 def rss(*items: str, title: str = "Test feed") -> str:
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
-            f"<link>https://feed.example/</link><description>d</description>{''.join(items)}</channel></rss>")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>https://feed.example/</link><description>d</description>{''.join(items)}</channel></rss>"
+    )
 
 
-def item(title: str, link: str, summary: str = "", guid: str | None = None, date: str = "Mon, 16 Nov 2026 07:00:00 +0000") -> str:
-    guid_xml = f"<guid isPermaLink=\"false\">{guid}</guid>" if guid else ""
-    return (f"<item><title>{title}</title><link>{link}</link>{guid_xml}<description>{summary}</description>"
-            f"<pubDate>{date}</pubDate></item>")
+def item(
+    title: str, link: str, summary: str = "", guid: str | None = None, date: str = "Mon, 16 Nov 2026 07:00:00 +0000"
+) -> str:
+    guid_xml = f'<guid isPermaLink="false">{guid}</guid>' if guid else ""
+    return (
+        f"<item><title>{title}</title><link>{link}</link>{guid_xml}<description>{summary}</description>"
+        f"<pubDate>{date}</pubDate></item>"
+    )
 
 
 CAR_T_MS = item(
@@ -43,8 +49,12 @@ MS_ONLY = item(
     "The BTK inhibitor reduced disability progression in people with MS.",
     guid="news-2",
 )
-UNRELATED = item("Mass spectrometry method for MS/MS metabolomics", "https://news.example/lcms",
-                 "An LC-MS/MS method for plasma.", guid="news-3")
+UNRELATED = item(
+    "Mass spectrometry method for MS/MS metabolomics",
+    "https://news.example/lcms",
+    "An LC-MS/MS method for plasma.",
+    guid="news-3",
+)
 
 
 class Clock:
@@ -64,11 +74,14 @@ def poller(app: Flask, clock: Clock) -> Poller:
 def two_sources(tmp_path: Path, feed_server: FeedServer, any_db_url: str) -> Flask:
     feed_server.add("/news.xml", rss(CAR_T_MS, MS_ONLY, UNRELATED))
     feed_server.add("/wp.xml", (REAL / "wordpress_rss2_feed_wp4.7.xml").read_bytes())
-    feeds = write_feeds_file(tmp_path / "feeds.yaml", [
-        {"id": "news", "name": "News", "url": feed_server.url("/news.xml")},
-        {"id": "wp", "name": "WordPress", "url": feed_server.url("/wp.xml")},
-        {"id": "off", "name": "Disabled", "url": feed_server.url("/off.xml"), "enabled": False},
-    ])
+    feeds = write_feeds_file(
+        tmp_path / "feeds.yaml",
+        [
+            {"id": "news", "name": "News", "url": feed_server.url("/news.xml")},
+            {"id": "wp", "name": "WordPress", "url": feed_server.url("/wp.xml")},
+            {"id": "off", "name": "Disabled", "url": feed_server.url("/off.xml"), "enabled": False},
+        ],
+    )
     return make_app(any_db_url, feeds)
 
 
@@ -94,8 +107,13 @@ def test_poll_stores_classifies_and_is_idempotent(two_sources: Flask, feed_serve
     topics = topics_of(two_sources)
     kyv = "KYV-101 CAR T-cell therapy in progressive multiple sclerosis: first patients treated"
     assert {"car-t-ms", "car-t-autoimmune", "ms-research"} <= topics[kyv]
-    assert "car-t-ms" not in topics.get("Tolebrutinib slows disability in non-relapsing secondary progressive multiple sclerosis", set())
-    assert "ms-research" in topics["Tolebrutinib slows disability in non-relapsing secondary progressive multiple sclerosis"]
+    assert "car-t-ms" not in topics.get(
+        "Tolebrutinib slows disability in non-relapsing secondary progressive multiple sclerosis", set()
+    )
+    assert (
+        "ms-research"
+        in topics["Tolebrutinib slows disability in non-relapsing secondary progressive multiple sclerosis"]
+    )
     assert "Mass spectrometry method for MS/MS metabolomics" not in topics
 
     # Polling again: every request is conditional, answered 304, nothing stored twice.
@@ -127,7 +145,9 @@ def test_identity_falls_back_to_link_then_content(tmp_path: Path, feed_server: F
     no_guid = item("CAR T cells for MS", "https://a.example/x?utm_campaign=1", "CAR T in multiple sclerosis")
     no_link = "<item><title>Only a title about CAR T in MS</title><description>d</description></item>"
     feed_server.add("/f.xml", rss(no_guid, no_link))
-    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [{"id": "f", "name": "F", "url": feed_server.url("/f.xml")}]))
+    app = make_app(
+        sqlite_url, write_feeds_file(tmp_path / "f.yaml", [{"id": "f", "name": "F", "url": feed_server.url("/f.xml")}])
+    )
     poller(app, Clock(NOW)).poll_many(["f"])
     keys = sorted(i.key for i in stored(app))
     assert keys[0].startswith("hash:") and keys[1] == "link:https://a.example/x"
@@ -141,10 +161,16 @@ def test_same_story_from_two_sources_is_one_entry(tmp_path: Path, feed_server: F
     feed_server.add("/a.xml", rss(CAR_T_MS))
     syndicated = CAR_T_MS.replace("news-1", "wire-77").replace("?utm_source=rss", "?utm_medium=wire")
     feed_server.add("/b.xml", rss(syndicated))
-    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
-        {"id": "a", "name": "Source A", "url": feed_server.url("/a.xml")},
-        {"id": "b", "name": "Source B", "url": feed_server.url("/b.xml")},
-    ]))
+    app = make_app(
+        any_db_url,
+        write_feeds_file(
+            tmp_path / "f.yaml",
+            [
+                {"id": "a", "name": "Source A", "url": feed_server.url("/a.xml")},
+                {"id": "b", "name": "Source B", "url": feed_server.url("/b.xml")},
+            ],
+        ),
+    )
     p = poller(app, Clock(NOW))
     p.poll_many(["a"])
     p.poll_many(["b"])
@@ -160,12 +186,18 @@ def test_same_story_from_two_sources_is_one_entry(tmp_path: Path, feed_server: F
 def test_one_failing_source_never_stops_the_others(tmp_path: Path, feed_server: FeedServer, any_db_url: str) -> None:
     feed_server.add("/good.xml", rss(CAR_T_MS))
     feed_server.add("/broken.xml", b"<html><body>Oops</body></html>", content_type="text/html")
-    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
-        {"id": "broken", "name": "Broken", "url": feed_server.url("/broken.xml")},
-        {"id": "missing", "name": "Missing", "url": feed_server.url("/missing.xml")},
-        {"id": "refused", "name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
-        {"id": "good", "name": "Good", "url": feed_server.url("/good.xml")},
-    ]))
+    app = make_app(
+        any_db_url,
+        write_feeds_file(
+            tmp_path / "f.yaml",
+            [
+                {"id": "broken", "name": "Broken", "url": feed_server.url("/broken.xml")},
+                {"id": "missing", "name": "Missing", "url": feed_server.url("/missing.xml")},
+                {"id": "refused", "name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
+                {"id": "good", "name": "Good", "url": feed_server.url("/good.xml")},
+            ],
+        ),
+    )
     clock = Clock(NOW)
     reports = {r.source_id: r for r in poller(app, clock).poll_many(["broken", "missing", "refused", "good"])}
     assert reports["good"].outcome == "ok" and reports["good"].new == 1
@@ -185,8 +217,13 @@ def test_one_failing_source_never_stops_the_others(tmp_path: Path, feed_server: 
 
 def test_failing_source_backs_off_and_recovers(tmp_path: Path, feed_server: FeedServer, sqlite_url: str) -> None:
     feed_server.add("/flaky.xml", b"down", status=503, conditional=False)
-    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
-        {"id": "flaky", "name": "Flaky", "url": feed_server.url("/flaky.xml"), "interval": "10m"}]))
+    app = make_app(
+        sqlite_url,
+        write_feeds_file(
+            tmp_path / "f.yaml",
+            [{"id": "flaky", "name": "Flaky", "url": feed_server.url("/flaky.xml"), "interval": "10m"}],
+        ),
+    )
     clock = Clock(NOW)
     delays = []
     for _ in range(4):
@@ -210,11 +247,17 @@ def test_failing_source_backs_off_and_recovers(tmp_path: Path, feed_server: Feed
 def test_due_sources_and_gone_sources(tmp_path: Path, feed_server: FeedServer, sqlite_url: str) -> None:
     feed_server.add("/gone.xml", b"gone", status=410, conditional=False)
     feed_server.add("/ok.xml", rss(MS_ONLY))
-    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
-        {"id": "gone", "name": "Gone", "url": feed_server.url("/gone.xml")},
-        {"id": "ok", "name": "OK", "url": feed_server.url("/ok.xml"), "interval": "1h"},
-        {"id": "off", "name": "Off", "url": feed_server.url("/off.xml"), "enabled": False},
-    ]))
+    app = make_app(
+        sqlite_url,
+        write_feeds_file(
+            tmp_path / "f.yaml",
+            [
+                {"id": "gone", "name": "Gone", "url": feed_server.url("/gone.xml")},
+                {"id": "ok", "name": "OK", "url": feed_server.url("/ok.xml"), "interval": "1h"},
+                {"id": "off", "name": "Off", "url": feed_server.url("/off.xml"), "enabled": False},
+            ],
+        ),
+    )
     clock = Clock(NOW)
     p = poller(app, clock)
     assert sorted(r.source_id for r in p.poll_due()) == ["gone", "ok"]

@@ -25,7 +25,15 @@ def test_server_freshness_can_only_lengthen_the_interval() -> None:
 
 def test_backoff_doubles_up_to_the_ceiling() -> None:
     assert [policy.backoff_seconds(600, n, 24 * 3600) for n in range(1, 10)] == [
-        600, 1200, 2400, 4800, 9600, 19200, 38400, 76800 if 76800 <= 86400 else 86400, 86400,
+        600,
+        1200,
+        2400,
+        4800,
+        9600,
+        19200,
+        38400,
+        76800 if 76800 <= 86400 else 86400,
+        86400,
     ]
     assert policy.backoff_seconds(600, 1000, 3600) == 3600
 

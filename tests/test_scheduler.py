@@ -18,8 +18,12 @@ from tests.test_pipeline import CAR_T_MS, rss
 
 def test_poll_job_polls_due_sources_once(tmp_path: Path, feed_server: FeedServer, sqlite_url: str) -> None:
     feed_server.add("/a.xml", rss(CAR_T_MS))
-    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
-        {"id": "a", "name": "A", "url": feed_server.url("/a.xml"), "interval": "1h"}]))
+    app = make_app(
+        sqlite_url,
+        write_feeds_file(
+            tmp_path / "f.yaml", [{"id": "a", "name": "A", "url": feed_server.url("/a.xml"), "interval": "1h"}]
+        ),
+    )
     job = scheduler.poll_due_job(app)
     assert job() == "(1 sources polled, 1 new items, 0 failed)"
     assert job() == "(0 sources polled, 0 new items, 0 failed)"  # not due again for an hour

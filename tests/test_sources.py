@@ -69,7 +69,16 @@ def test_duplicate_ids_and_several_problems_are_all_reported() -> None:
     assert "line 8: `name` is missing" in message
 
 
-@pytest.mark.parametrize("text", ["", "- just\n- a list\n", "sources: []\n" + TOPICS, "sources: [\n", "sources:\n  - id: a\n    name: A\n    url: https://a.example/\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "- just\n- a list\n",
+        "sources: []\n" + TOPICS,
+        "sources: [\n",
+        "sources:\n  - id: a\n    name: A\n    url: https://a.example/\n",
+    ],
+)
 def test_unusable_files_are_refused(text: str) -> None:
     with pytest.raises(SourceConfigError):
         load_catalog_text(text)

@@ -37,13 +37,33 @@ def many_items(count: int) -> list[str]:
 @pytest.fixture
 def site(tmp_path: Path, feed_server: FeedServer, any_db_url: str) -> Flask:
     feed_server.add("/news.xml", rss(CAR_T_MS, MS_ONLY, UNRELATED, *many_items(30)))
-    feed_server.add("/trials.xml", rss(item(
-        "A Phase 1 study of CD19 CAR T cells in refractory myasthenia gravis", "https://trials.example/NCT01",
-        "Chimeric antigen receptor T cells for generalised myasthenia gravis.", guid="NCT01")))
-    app = make_app(any_db_url, write_feeds_file(tmp_path / "feeds.yaml", [
-        {"id": "news", "name": "MS News", "url": feed_server.url("/news.xml"), "evidence_type": "news"},
-        {"id": "trials", "name": "Trials", "url": feed_server.url("/trials.xml"), "evidence_type": "trial-registry"},
-    ]), page_size=10)
+    feed_server.add(
+        "/trials.xml",
+        rss(
+            item(
+                "A Phase 1 study of CD19 CAR T cells in refractory myasthenia gravis",
+                "https://trials.example/NCT01",
+                "Chimeric antigen receptor T cells for generalised myasthenia gravis.",
+                guid="NCT01",
+            )
+        ),
+    )
+    app = make_app(
+        any_db_url,
+        write_feeds_file(
+            tmp_path / "feeds.yaml",
+            [
+                {"id": "news", "name": "MS News", "url": feed_server.url("/news.xml"), "evidence_type": "news"},
+                {
+                    "id": "trials",
+                    "name": "Trials",
+                    "url": feed_server.url("/trials.xml"),
+                    "evidence_type": "trial-registry",
+                },
+            ],
+        ),
+        page_size=10,
+    )
     base = build_poller(app)
     Poller(base.database, base.catalog, base.classifier, base.settings, clock=lambda: NOW).poll_many(["news", "trials"])
     return app
@@ -76,8 +96,8 @@ def test_topics_sources_search_and_evidence_filters(site: Flask) -> None:
     ms = titles(text(client, "/?topic=ms-research"))
     assert any("Tolebrutinib" in t for t in ms)
     autoimmune = text(client, "/?topic=car-t-autoimmune&source=trials")
-    assert titles(autoimmune) == ["A Phase 1 study of <mark>CD19 CAR T cells</mark> in refractory <mark>myasthenia gravis</mark>"] or (
-        len(titles(autoimmune)) == 1 and "myasthenia" in titles(autoimmune)[0])
+    shown = titles(autoimmune)
+    assert len(shown) == 1 and "myasthenia gravis</mark>" in shown[0] and "<mark>CD19" in shown[0]
     assert titles(text(client, "/?topic=car-t-ms&source=trials")) == []
     search = titles(text(client, "/?topic=all&q=kyv-101"))
     assert len(search) == 1 and "KYV-101" in search[0]
@@ -105,8 +125,17 @@ def test_pagination_walks_every_item_once(site: Flask) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["topic=nope", "source=unknown", "page=0", "page=abc", "page=99999999999", "evidence=blog",
-     "q=" + "x" * 500, "topic=" + "a" * 200, "q=%00bad"],
+    [
+        "topic=nope",
+        "source=unknown",
+        "page=0",
+        "page=abc",
+        "page=99999999999",
+        "evidence=blog",
+        "q=" + "x" * 500,
+        "topic=" + "a" * 200,
+        "q=%00bad",
+    ],
 )
 def test_bad_parameters_get_a_clear_400(site: Flask, query: str) -> None:
     client = site.test_client()
@@ -127,7 +156,11 @@ def test_sources_page_and_health(site: Flask) -> None:
     assert re.search(r"<td data-label=\"Items \(matching\)\">33 \(3[12]\)</td>", html)  # items (matching)
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json == {
-        "status": "ok", "database": "ok", "sources": 2, "failing_sources": []}
+        "status": "ok",
+        "database": "ok",
+        "sources": 2,
+        "failing_sources": [],
+    }
 
 
 def test_security_headers(site: Flask) -> None:
@@ -164,7 +197,8 @@ def test_rss_and_atom_read_back_by_an_independent_parser(site: Flask) -> None:
 def test_feed_filters_match_the_page(site: Flask) -> None:
     parsed = browser_support.parse_feed_with_node(site.test_client().get("/feed.xml?topic=all&q=myasthenia").data)
     assert [i["title"] for i in parsed["items"]] == [
-        "A Phase 1 study of CD19 CAR T cells in refractory myasthenia gravis"]
+        "A Phase 1 study of CD19 CAR T cells in refractory myasthenia gravis"
+    ]
 
 
 def test_feed_guids_are_stable_across_updates(site: Flask, feed_server: FeedServer) -> None:
@@ -172,8 +206,9 @@ def test_feed_guids_are_stable_across_updates(site: Flask, feed_server: FeedServ
     before = browser_support.parse_feed_with_node(client.get("/feed.xml").data)["items"][0]
     feed_server.add("/news.xml", rss(CAR_T_MS.replace("first patients", "first two patients"), MS_ONLY))
     base = build_poller(site)
-    Poller(base.database, base.catalog, base.classifier, base.settings,
-           clock=lambda: NOW + timedelta(hours=1)).poll_many(["news"])
+    Poller(
+        base.database, base.catalog, base.classifier, base.settings, clock=lambda: NOW + timedelta(hours=1)
+    ).poll_many(["news"])
     after = browser_support.parse_feed_with_node(client.get("/feed.xml").data)["items"][0]
     assert after["id"] == before["id"] and after["title"] != before["title"]
 
@@ -186,11 +221,21 @@ def test_feed_answers_304_when_unchanged(site: Flask, feed_server: FeedServer) -
     assert client.get("/feed.xml?topic=car-t-ms", headers={"If-Modified-Since": modified}).status_code == 304
     assert client.get("/feed.xml?topic=ms-research", headers={"If-None-Match": etag}).status_code == 200
     # A new matching item changes the ETag.
-    feed_server.add("/news.xml", rss(item("CAR-T in relapsing MS: new case", "https://news.example/new",
-                                          "CAR T cells and multiple sclerosis", guid="new")))
+    feed_server.add(
+        "/news.xml",
+        rss(
+            item(
+                "CAR-T in relapsing MS: new case",
+                "https://news.example/new",
+                "CAR T cells and multiple sclerosis",
+                guid="new",
+            )
+        ),
+    )
     base = build_poller(site)
-    Poller(base.database, base.catalog, base.classifier, base.settings,
-           clock=lambda: NOW + timedelta(hours=2)).poll_many(["news"])
+    Poller(
+        base.database, base.catalog, base.classifier, base.settings, clock=lambda: NOW + timedelta(hours=2)
+    ).poll_many(["news"])
     assert client.get("/feed.xml?topic=car-t-ms", headers={"If-None-Match": etag}).status_code == 200
 
 

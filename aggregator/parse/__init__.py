@@ -9,12 +9,16 @@ from collections.abc import Callable
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
+from . import clinicaltrials, html, pubmed
 from .feed import parse_feed
 
 Parser = Callable[[SourceSpec, Fetched], list[ParsedItem]]
 
 PARSERS: dict[str, Parser] = {
     "feed": lambda spec, fetched: parse_feed(fetched.body, fetched.final_url, fetched.content_type),
+    "html": html.parse,
+    "clinicaltrials": clinicaltrials.parse,
+    "pubmed": pubmed.parse,
 }
 
 

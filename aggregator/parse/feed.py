@@ -50,9 +50,10 @@ def find_feed_link(html: bytes, base_url: str) -> str | None:
     """The feed a web page advertises for autodiscovery, as an absolute URL."""
     soup = BeautifulSoup(html[:512 * 1024], "html.parser")
     for link in soup.find_all("link", href=True):
-        rel = link.get("rel") or []
-        kind = (link.get("type") or "").lower()
-        if "alternate" in [r.lower() for r in rel] and kind in _FEED_TYPES:
+        rel: Any = link.get("rel") or []
+        rels = [rel.lower()] if isinstance(rel, str) else [str(r).lower() for r in rel]
+        kind = str(link.get("type") or "").lower()
+        if "alternate" in rels and kind in _FEED_TYPES:
             return urljoin(base_url, str(link["href"]))
     return None
 

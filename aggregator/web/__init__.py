@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from . import errors, feeds, pages
+from . import errors, feeds, insights, pages, trials
 from .render import register_filters
 
 # No inline script or style anywhere: the strict policy below is what keeps a feed's content inert.
@@ -27,6 +27,8 @@ def _security_headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(trials.bp)
+    app.register_blueprint(insights.bp)
     errors.init_app(app)
     register_filters(app)
     app.after_request(_security_headers)

@@ -21,7 +21,7 @@ from .params import parse_page_request
 
 bp = Blueprint("feeds", __name__)
 
-Renderer = Callable[[FeedMeta, Sequence[Item], dict[str, str]], bytes]
+Renderer = Callable[[FeedMeta, Sequence[Item], dict[str, str], dict[int, str] | None], bytes]
 
 
 def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
@@ -58,7 +58,11 @@ def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
         base_url=base,
         updated=newest,
     )
-    response.set_data(renderer(meta, items, names))
+    events = store.events_for(session, [item.id for item in items])
+    # The changes of the latest poll that changed something (status and phase may change together).
+    notes = {item_id: "; ".join(e.summary for e in reversed(rows) if e.occurred_at == rows[0].occurred_at)
+             for item_id, rows in events.items() if rows}
+    response.set_data(renderer(meta, items, names, notes))
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request, url_for
@@ -16,6 +17,8 @@ from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
 from .params import ALL_TOPICS, PageRequest, parse_page_request
+from ..quiet import source_flags
+from ..trials import linked_trials
 from .render import group_by_week, highlight, short_summary
 
 bp = Blueprint("pages", __name__)
@@ -32,6 +35,8 @@ class ItemView:
     evidence: str
     also: list[tuple[str, str | None]]  # (source name, link)
     why: list[str]
+    trials: tuple[str, ...] = ()  # NCT ids of the trials this item is about (linked to /trials/<id>)
+    events: tuple[Any, ...] = ()  # ItemEvent rows, newest first (a trial's status change, a journal version)
 
     @property
     def sort_at(self) -> Any:
@@ -49,8 +54,17 @@ def _explain(item: Item, names: dict[str, str]) -> list[str]:
     return lines
 
 
-def _views(items: list[Item], also: dict[int, list[Item]]) -> list[ItemView]:
+def _also_label(item: Item, dup: Item) -> str:
+    name = dup.source.name if dup.source else dup.source_id
+    if item.evidence_type == "preprint" and dup.evidence_type == "peer-reviewed":
+        return f"{name} (published version)"
+    return name
+
+
+def _views(items: list[Item], also: dict[int, list[Item]], events: dict[int, list[Any]] | None = None,
+           code_map: dict[str, list[str]] | None = None) -> list[ItemView]:
     svc = services()
+    events = events or {}
     names = svc.topic_names
     topic_set = svc.classifier.topic_set
     views = []
@@ -64,8 +78,10 @@ def _views(items: list[Item], also: dict[int, list[Item]]) -> list[ItemView]:
                 topics=[(t.topic_id, names.get(t.topic_id, t.topic_id)) for t in sorted(item.topics,
                                                                                         key=lambda t: t.topic_id)],
                 evidence=EVIDENCE_TYPES.get(item.evidence_type, item.evidence_type),
-                also=[(dup.source.name if dup.source else dup.source_id, dup.link) for dup in also.get(item.id, [])],
+                also=[(_also_label(item, dup), dup.link) for dup in also.get(item.id, [])],
                 why=_explain(item, names),
+                trials=tuple(linked_trials(f"{item.title} {item.summary_text}", item.nct_id, code_map or {})),
+                events=tuple(events.get(item.id, ())),
             )
         )
     return views
@@ -87,7 +103,9 @@ def index() -> ResponseReturnValue:
     page_size = svc.settings.page_size
     total = store.count_matching(session, req.filters)
     items = store.matching_items(session, req.filters, page_size, (req.page - 1) * page_size)
-    views = _views(items, store.also_reported(session, [item.id for item in items]))
+    ids = [item.id for item in items]
+    views = _views(items, store.also_reported(session, ids), store.events_for(session, ids),
+                   store.trial_code_map(session))
     pages = max(1, -(-total // page_size))
     args = _feed_args(req)
     sources = store.all_sources(session)
@@ -125,11 +143,24 @@ def sources() -> ResponseReturnValue:
             evidence_type=spec.evidence_type, in_catalog=True, status="new", error_count=0, url=spec.url,
             configured_url=spec.url))
     listed.extend(rows.values())
+    now = datetime.now(UTC)
+    histories = store.source_histories(session, now - timedelta(days=365))
+    empty = store.SourceHistory([], [], None)
+    flags = {
+        source.id: source_flags(
+            status=source.status, enabled=bool(source.enabled), moved_to=source.moved_to,
+            last_new_item_at=source.last_new_item_at, last_match_at=source.last_match_at,
+            item_times=histories.get(source.id, empty).item_times,
+            match_times=histories.get(source.id, empty).match_times,
+            first_seen_at=histories.get(source.id, empty).first_seen_at, now=now)
+        for source in listed
+    }
     return render_template(
         "pages/sources.html",
         sources=listed,
         counts=store.source_item_counts(session),
         evidence_types=EVIDENCE_TYPES,
+        flags=flags,
     )
 
 

@@ -1,0 +1,51 @@
+"""Blueprint "insights": momentum at a glance. ``/momentum.json`` gives matching items per week over the past
+year per topic; the same numbers draw the SVG chart included on ``/`` (``templates/insights/_momentum.html``),
+offered to templates as ``momentum_chart(topic)`` so the page view itself does not change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from .. import services, store
+from ..db import request_session
+from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts
+
+bp = Blueprint("insights", __name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def current_momentum(now: datetime | None = None) -> Momentum:
+    now = now or _now()
+    since = datetime.combine(now.date() - timedelta(weeks=WEEKS), datetime.min.time(), tzinfo=UTC)
+    topics = [topic.id for topic in services().classifier.topic_set.topics]
+    return weekly_counts(store.momentum_rows(request_session(), since), now, topics)
+
+
+def momentum_chart(topic: str | None) -> Chart:
+    names = services().topic_names
+    key = topic if topic and topic in names else ALL
+    label = names.get(key, "All topics") if key != ALL else "All topics"
+    return render_chart(current_momentum(), key, label)
+
+
+@bp.app_context_processor
+def _chart_helper() -> dict[str, Any]:
+    return {"momentum_chart": momentum_chart}
+
+
+@bp.get("/momentum.json")
+def momentum_json() -> ResponseReturnValue:
+    now = _now()
+    response = jsonify(generated_at=now.isoformat(timespec="seconds"), week_starts="Monday (ISO weeks, UTC)",
+                       **current_momentum(now).as_json(services().topic_names))
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
