@@ -51,6 +51,7 @@ from typing import Any
 
 from .rules import (
     FIELDS,
+    WORD_CHAR,
     WORD_CLASS_BODY,
     RuleSet,
     is_cjk,
@@ -220,7 +221,7 @@ class TopicSet:
         self._rx_cased, self._groups_cased, self._rx_cased_other, self._groups_cased_other = _compile_trie(
             cased_items
         )
-        self._anchors = _anchors(rules)
+        self._keyed = _keyed(rules, self._term_items)
         other_first = {atoms[0] for atoms, _ in folded_items + cased_items if not starts_with_word_char(atoms)}
         # a cheap test for "this text may hold a term that starts with CJK or punctuation"
         self._other_first = re.compile("|".join(sorted(other_first))) if other_first else None
@@ -243,19 +244,26 @@ class TopicSet:
         """All term hits in ``folded`` (leftmost-longest per regex), unsorted."""
         hits: list[_RawHit] = []
         append = hits.append
-        run_folded = run_cased = True
-        if self._anchors is not None and folded.plain.isascii():
-            # Prefilter (all in C): the words of the text against the first words of the terms.
-            # Most items in a stream share none and skip the regexes.
-            run_folded, run_cased = self._anchors.runs(folded.plain)
-        for rx, text, groups, run in (
-            (self._rx_folded, folded.folded, self._groups_folded, run_folded),
-            (self._rx_cased, folded.cased, self._groups_cased, run_cased),
-        ):
-            if rx is not None and run:
-                # the leading "\n" is consumed as the character before a term: offsets shift by -1
-                for m in rx.finditer("\n" + text):
-                    append(_RawHit(m.start(), m.end() - 1, groups[m.lastindex - 1]))  # type: ignore[operator]
+        if self._keyed is not None and folded.plain.isascii():
+            # Prefilter (in C): the words of the text against the first words of the terms; only
+            # the small regexes of the terms whose first word occurs are run.
+            seen: set[tuple[int, int, int]] = set()
+            for group in self._keyed.groups(folded.plain):
+                entries = group.entries
+                for m in group.rx.finditer(folded.cased if group.cased else folded.folded):
+                    key = (m.start(), m.end(), entries[m.lastindex - 1])  # type: ignore[operator]
+                    if key not in seen:  # a term can sit in two groups (KYV-101 under kyv and kyv101)
+                        seen.add(key)
+                        append(_RawHit(*key))
+        else:
+            for rx, text, groups in (
+                (self._rx_folded, folded.folded, self._groups_folded),
+                (self._rx_cased, folded.cased, self._groups_cased),
+            ):
+                if rx is not None:
+                    # the leading "\n" is consumed as the character before a term: offsets shift by -1
+                    for m in rx.finditer("\n" + text):
+                        append(_RawHit(m.start(), m.end() - 1, groups[m.lastindex - 1]))  # type: ignore[operator]
         if self._other_first is not None and not folded.plain.isascii() and self._other_first.search(folded.folded):
             for rx, text, groups in (
                 (self._rx_folded_other, folded.folded, self._groups_folded_other),
@@ -503,63 +511,120 @@ def _anchor_tokens(term: str) -> list[str]:
 _K = 7  # prefix length of the prefilter's keys
 
 
-def _anchors(rules: RuleSet) -> _Anchors | None:
-    """Prefilter keys: the first word of every term, cut to ``_K`` letters.
+def _anchor_keys(term: str, match_case: bool) -> tuple[int, set[str]] | None:
+    """The prefilter keys of a term: its first word (as the prefilter splits text) cut to ``_K``
+    letters, or to 4 for short wildcard words ("tumor*"). None: no key can be guaranteed."""
+    folded = fold_term(term.strip(), casefold=not match_case)
+    if not folded.isascii():
+        return None
+    words = _anchor_tokens(folded)
+    if not words:
+        return None
+    first = words[0]
+    wild = first.endswith("*")
+    first = first.rstrip("*")
+    if not first:
+        return None
+    if wild and len(first) < _K:
+        return (4, {first[:4]}) if len(first) >= 4 else None
+    variants = {first}
+    if len(words) == 1:
+        variants |= {first + "s", first + "es"}  # plurals
+    elif first[-1].isdigit() != words[1][0].isdigit():
+        variants.add(first + words[1].rstrip("*"))  # "KYV-101" also as "KYV101"
+    return _K, {v[:_K] for v in variants}
 
-    A term can only match where a word of the text (split at spaces and punctuation) equals its
-    first word or, for long words, starts with the same ``_K`` letters; the prefilter in ``_scan``
-    relies on that. Short wildcard words ("tumor*") use four-letter keys. A term for which no key
-    can be guaranteed disables the prefilter (returns None).
-    """
-    keys: dict[tuple[bool, int], set[bytes]] = {(c, k): set() for c in (False, True) for k in (4, _K)}
+
+class _Group:
+    """The terms sharing one prefilter key, compiled to one small regex that starts with their
+    common literal prefix (so the regex engine can jump straight to it)."""
+
+    __slots__ = ("rx", "entries", "cased")
+
+    def __init__(self, items: list[tuple[tuple[str, ...], int]], cased: bool) -> None:
+        self.cased = cased
+        prefix: list[str] = []
+        for column in zip(*(atoms for atoms, _ in items)):
+            atom = column[0]
+            if any(a != atom for a in column) or not _is_literal_atom(atom):
+                break
+            prefix.append(atom)
+        # keep at least one atom to continue with, so that terms equal to the prefix still end
+        # with their boundary check
+        while prefix and any(len(atoms) <= len(prefix) for atoms, _ in items):
+            prefix.pop()
+        lit = "".join(prefix)
+        trie: dict[str, Any] = {}
+        for atoms, entry in items:
+            _insert(trie, atoms[len(prefix):], entry)
+        self.entries: list[int] = []
+        body = _emit(trie, self.entries)
+        word_start = starts_with_word_char(items[0][0])
+        if lit and word_start:
+            # literal first (fast search), then "not preceded by a word character"
+            pattern = f"{lit}(?<!{WORD_CHAR}{lit})" + body
+        elif word_start:
+            pattern = f"(?<!{WORD_CHAR})" + body
+        else:
+            pattern = lit + body
+        self.rx = re.compile(pattern)
+
+
+def _is_literal_atom(atom: str) -> bool:
+    return len(atom) == 1 or (len(atom) == 2 and atom[0] == "\\")
+
+
+class _Keyed:
+    """Prefilter keys → term groups, for ASCII text (all of it in C up to the few keys found)."""
+
+    def __init__(self, key_items: Mapping[tuple[bool, int, str], list[tuple[tuple[str, ...], int]]]) -> None:
+        cache: dict[tuple[bool, frozenset[int]], _Group] = {}
+        self.keys: dict[tuple[bool, int], dict[bytes, _Group]] = {(c, k): {} for c in (False, True) for k in (4, _K)}
+        for (cased, k, key), items in key_items.items():
+            ident = (cased, frozenset(e for _, e in items))
+            if ident not in cache:
+                cache[ident] = _Group(items, cased)
+            self.keys[(cased, k)][key.encode("ascii")] = cache[ident]
+        self.sets = {ck: frozenset(d) for ck, d in self.keys.items()}
+        self.has_short = bool(self.sets[(False, 4)] or self.sets[(True, 4)])
+
+    def groups(self, plain: str) -> set[_Group]:
+        words = plain.encode("ascii").translate(_PUNCT_TO_SPACE).split()
+        out: set[_Group] = set()
+        long = set(map(_FIRSTK, words))
+        for cased, prefixes in ((True, long), (False, set(map(bytes.lower, long)))):
+            table = self.keys[(cased, _K)]
+            for key in self.sets[(cased, _K)].intersection(prefixes):
+                out.add(table[key])
+        if self.has_short:
+            short = set(map(_FIRST4, words))
+            for cased, prefixes in ((True, short), (False, set(map(bytes.lower, short)))):
+                table = self.keys[(cased, 4)]
+                for key in self.sets[(cased, 4)].intersection(prefixes):
+                    out.add(table[key])
+        return out
+
+
+def _keyed(rules: RuleSet, items: Mapping[str, list[tuple[tuple[str, ...], int]]]) -> _Keyed | None:
+    """Group the terms by prefilter key; None if some term cannot be keyed (then the big regexes run)."""
+    entry_of = {(mode == "cased", atoms): entry for mode, lst in items.items() for atoms, entry in lst}
+    key_items: dict[tuple[bool, int, str], list[tuple[tuple[str, ...], int]]] = {}
     for tl in rules.term_lists.values():
         for match_case, terms in ((False, tl.terms), (True, tl.exact_case_terms)):
             for term in terms:
-                folded = fold_term(term.strip(), casefold=not match_case)
-                if not folded.isascii():
-                    if any(is_cjk(c) for c in folded):
-                        continue  # never matches ASCII text, which is where the prefilter runs
+                if any(is_cjk(c) for c in term):
+                    continue  # never matches ASCII text, which is where this runs
+                found = _anchor_keys(term, match_case)
+                if found is None:
                     return None
-                words = _anchor_tokens(folded)
-                if not words:
-                    return None
-                first = words[0]
-                wild = first.endswith("*")
-                first = first.rstrip("*")
-                if not first:
-                    return None
-                if wild and len(first) < _K:
-                    if len(first) < 4:
-                        return None
-                    keys[(match_case, 4)].add(first[:4].encode("ascii"))
-                    continue
-                variants = {first}
-                if len(words) == 1:
-                    variants |= {first + "s", first + "es"}  # plurals
-                elif first[-1].isdigit() != words[1][0].isdigit():
-                    variants.add(first + words[1].rstrip("*"))  # "KYV-101" also as "KYV101"
-                keys[(match_case, _K)].update(v[:_K].encode("ascii") for v in variants)
-    return _Anchors(*(frozenset(keys[key]) for key in ((False, 4), (False, _K), (True, 4), (True, _K))))
-
-
-@dataclass(frozen=True)
-class _Anchors:
-    folded4: frozenset[bytes]
-    folded: frozenset[bytes]
-    cased4: frozenset[bytes]
-    cased: frozenset[bytes]
-
-    def runs(self, plain: str) -> tuple[bool, bool]:
-        """(may the folded regex match, may the exact-case regex match) for ASCII ``plain``."""
-        words = plain.encode("ascii").translate(_PUNCT_TO_SPACE).split()
-        prefixes = set(map(_FIRSTK, words))
-        run_cased = not prefixes.isdisjoint(self.cased)
-        run_folded = not self.folded.isdisjoint(map(bytes.lower, prefixes))
-        if (self.cased4 and not run_cased) or (self.folded4 and not run_folded):
-            short = set(map(_FIRST4, words))
-            run_cased = run_cased or not short.isdisjoint(self.cased4)
-            run_folded = run_folded or not self.folded4.isdisjoint(map(bytes.lower, short))
-        return run_folded, run_cased
+                k, variants = found
+                atoms = term_atoms(term, match_case)
+                item = (atoms, entry_of[(match_case, atoms)])
+                for v in variants:
+                    lst = key_items.setdefault((match_case, k, v), [])
+                    if item not in lst:
+                        lst.append(item)
+    return _Keyed(key_items)
 
 
 def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:
