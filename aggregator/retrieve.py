@@ -176,9 +176,9 @@ class Retrieval:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _throttle_message(self) -> str:
-        hint = ("another process may share this API key" if self.settings.ncbi_api_key
-                else "set NCBI_API_KEY to be allowed 10 requests a second")
-        return f"NCBI says we ask too often (429 API rate limit exceeded); we back off. {hint.capitalize()}."
+        hint = ("Another process may share this API key" if self.settings.ncbi_api_key
+                else "Set NCBI_API_KEY to be allowed 10 requests a second")
+        return f"NCBI says we ask too often (429 API rate limit exceeded); we back off. {hint}."
 
     def pubmed(self, fetcher: Fetcher, spec: SourceSpec, url: str, conditional: Conditional) -> Fetched:
         params = self._ncbi_params()
