@@ -352,22 +352,26 @@ class TopicSet:
                         changed = True
                         break
         out = []
+        cache: dict[int, Hit] = {}
         for topic in self.topics:
             if topic.id in matched:
                 score, used = matched[topic.id]
-                out.append(TopicMatch(topic.id, round(score, 3), self._public_hits(used, folded), self._labels))
+                out.append(TopicMatch(topic.id, round(score, 3), self._public_hits(used, folded, cache), self._labels))
         return out
 
-    def _public_hits(self, used: Iterable[_Hit], folded: Folded) -> tuple[Hit, ...]:
+    def _public_hits(self, used: Iterable[_Hit], folded: Folded, cache: dict[int, Hit]) -> tuple[Hit, ...]:
         seen = set()
         out = []
         for h in sorted(used, key=lambda h: (h.start, h.term_list)):
-            key = (h.start, h.end, h.term_list)
+            key = id(h)
             if key in seen:
                 continue
             seen.add(key)
-            ps, pe = folded.to_plain(h.start, h.end)
-            out.append(Hit(h.field, h.term_list, h.term, folded.plain[ps:pe]))
+            hit = cache.get(key)
+            if hit is None:
+                ps, pe = folded.to_plain(h.start, h.end)
+                hit = cache[key] = Hit(h.field, h.term_list, h.term, folded.plain[ps:pe])
+            out.append(hit)
         return tuple(out)
 
     def _live_hits(
