@@ -294,8 +294,13 @@ def test_boilerplate_is_ignored(topics: TopicSet) -> None:
     summary = f"Patients with multiple sclerosis and CAR T were discussed. {FOOTER}"
     doc = Document("Neurology update", f"Thrombectomy trial results. {FOOTER}")
     assert ids(topics, doc) == {"ms-research"}  # without boilerplate knowledge the footer counts
-    assert ids(topics, Document("Neurology update", f"Thrombectomy trial results. {FOOTER}",
-                                boilerplate=frozenset({FOOTER}))) == set()
+    assert (
+        ids(
+            topics,
+            Document("Neurology update", f"Thrombectomy trial results. {FOOTER}", boilerplate=frozenset({FOOTER})),
+        )
+        == set()
+    )
     # text that is not boilerplate still counts
     assert "ms-research" in ids(topics, Document("Neurology update", summary, boilerplate=frozenset({FOOTER})))
 
@@ -312,6 +317,7 @@ def test_naive_baseline_agrees_on_eval_set(config: dict, topics: TopicSet) -> No
 
 
 # --- config errors --------------------------------------------------------------------------
+
 
 def _minimal() -> dict:
     return {
@@ -335,7 +341,10 @@ def _broken(mutate) -> dict:  # type: ignore[no-untyped-def]
 CONFIG_ERRORS = [
     (lambda c: c["topics"][0].update(all_of=["a", "missing"]), r"topic 't'.*unknown term list 'missing'"),
     (lambda c: c["topics"][0].pop("all_of"), r"topic 't': is empty"),
-    (lambda c: c["topics"][0].update(all_of=[{"any_of": ["a"], "fields": ["titel"]}]), r"topic 't'.*unknown field.*'titel'"),
+    (
+        lambda c: c["topics"][0].update(all_of=[{"any_of": ["a"], "fields": ["titel"]}]),
+        r"topic 't'.*unknown field.*'titel'",
+    ),
     (lambda c: c["topics"][0].update(field_weights={"body": 1}), r"topic 't'.*unknown field 'body'"),
     (lambda c: c["term_lists"].update(c={"terms": []}), r"term list 'c': is empty"),
     (lambda c: c["term_lists"].update(c={"patterns": ["("]}), r"term list 'c': bad pattern"),
@@ -371,7 +380,8 @@ def test_other_top_level_keys_are_ignored(config: dict) -> None:
 # --- properties -----------------------------------------------------------------------------
 
 text_st = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(list("CARTMS -‑–<>&;/.\n多发性硬化")),
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",))
+    | st.sampled_from(list("CARTMS -‑–<>&;/.\n多发性硬化")),
     max_size=300,
 )
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -28,9 +28,7 @@ def load_eval() -> list[dict]:
 
 
 def to_doc(row: dict) -> Document:
-    return Document(
-        row["title"], row.get("summary", ""), row.get("content", ""), tuple(row.get("categories", ()))
-    )
+    return Document(row["title"], row.get("summary", ""), row.get("content", ""), tuple(row.get("categories", ())))
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +65,9 @@ def test_precision_and_recall(topic: str, confusion: dict[str, dict[str, list[st
     c = {k: len(v) for k, v in confusion[topic].items()}
     precision = c["tp"] / max(1, c["tp"] + c["fp"])
     recall = c["tp"] / max(1, c["tp"] + c["fn"])
-    print(f"\n{topic}: tp={c['tp']} fp={c['fp']} fn={c['fn']} tn={c['tn']} "
-          f"precision={precision:.3f} recall={recall:.3f}")
+    print(
+        f"\n{topic}: tp={c['tp']} fp={c['fp']} fn={c['fn']} tn={c['tn']} precision={precision:.3f} recall={recall:.3f}"
+    )
     for kind in ("fp", "fn"):
         for item in confusion[topic][kind]:
             print(f"  {kind.upper()}: {item}")

@@ -54,9 +54,9 @@ from .rules import (
     WORD_CHAR,
     WORD_CLASS_BODY,
     RuleSet,
-    is_cjk,
     Topic,
     TopicConfigError,
+    is_cjk,
     parse_config,
     required_literal,
     starts_with_word_char,
@@ -149,7 +149,9 @@ def _emit(node: dict[str, Any], group_entries: list[int]) -> str:
     return "(?:" + "|".join(alts) + ")"
 
 
-def _compile_trie(items: list[tuple[tuple[str, ...], int]]) -> tuple[re.Pattern[str] | None, list[int], re.Pattern[str] | None, list[int]]:
+def _compile_trie(
+    items: list[tuple[tuple[str, ...], int]],
+) -> tuple[re.Pattern[str] | None, list[int], re.Pattern[str] | None, list[int]]:
     """Compile many terms into two regexes, each a trie of the terms.
 
     The main one, for terms starting with a (non-CJK) word character, is
@@ -218,9 +220,7 @@ class TopicSet:
         self._rx_folded, self._groups_folded, self._rx_folded_other, self._groups_folded_other = _compile_trie(
             folded_items
         )
-        self._rx_cased, self._groups_cased, self._rx_cased_other, self._groups_cased_other = _compile_trie(
-            cased_items
-        )
+        self._rx_cased, self._groups_cased, self._rx_cased_other, self._groups_cased_other = _compile_trie(cased_items)
         self._keyed = _keyed(rules, self._term_items)
         other_first = {atoms[0] for atoms, _ in folded_items + cased_items if not starts_with_word_char(atoms)}
         # a cheap test for "this text may hold a term that starts with CJK or punctuation"
@@ -232,9 +232,7 @@ class TopicSet:
             for pattern in tl.patterns:
                 self._entries.append(_Entry(((tl.name, pattern),)))
                 self._patterns.append((re.compile(pattern), required_literal(pattern), len(self._entries) - 1))
-        self._positive_lists = frozenset(
-            name for t in self.topics for req in t.requirements for name in req.list_names
-        )
+        self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
         self._by_id = {t.id: t for t in self.topics}
 
@@ -548,7 +546,7 @@ class _Group:
     def __init__(self, items: list[tuple[tuple[str, ...], int]], cased: bool) -> None:
         self.cased = cased
         prefix: list[str] = []
-        for column in zip(*(atoms for atoms, _ in items)):
+        for column in zip(*(atoms for atoms, _ in items), strict=False):
             atom = column[0]
             if any(a != atom for a in column) or not _is_literal_atom(atom):
                 break
@@ -560,7 +558,7 @@ class _Group:
         lit = "".join(prefix)
         trie: dict[str, Any] = {}
         for atoms, entry in items:
-            _insert(trie, atoms[len(prefix):], entry)
+            _insert(trie, atoms[len(prefix) :], entry)
         self.entries: list[int] = []
         body = _emit(trie, self.entries)
         word_start = starts_with_word_char(items[0][0])

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .match import TopicSet, _RawHit
-from .rules import WORD_CHAR, parse_config, starts_with_word_char, term_atoms
+from .rules import WORD_CHAR, parse_config, starts_with_word_char
 from .text import Folded
 
 __all__ = ["NaiveTopicSet", "load_naive_topics"]

@@ -347,7 +347,9 @@ def _parse_requirement(raw: Any, where: str, min_score: float) -> Requirement:
     fields = _str_list(raw.get("fields"), f"{where}, fields") or FIELDS
     bad = [f for f in fields if f not in FIELDS]
     if bad:
-        raise TopicConfigError(f"{where}: unknown field(s) {', '.join(map(repr, bad))} (fields are {', '.join(FIELDS)})")
+        raise TopicConfigError(
+            f"{where}: unknown field(s) {', '.join(map(repr, bad))} (fields are {', '.join(FIELDS)})"
+        )
     return Requirement(
         lists=tuple(_parse_ref(r, where) for r in any_of),
         fields=tuple(fields),
@@ -364,7 +366,9 @@ def _parse_topic(raw: Any, index: int) -> Topic:
         raise TopicConfigError(f"topic #{index + 1}: expected a mapping with `id:`, got {raw!r}")
     topic_id = raw.get("id")
     if not isinstance(topic_id, str) or not _ID_RE.match(topic_id):
-        raise TopicConfigError(f"topic #{index + 1}: `id` must be lower-case letters, digits, '-' or '_', got {topic_id!r}")
+        raise TopicConfigError(
+            f"topic #{index + 1}: `id` must be lower-case letters, digits, '-' or '_', got {topic_id!r}"
+        )
     where = f"topic {topic_id!r}"
     _unknown_keys(raw, _TOPIC_KEYS, where)
     min_score = _number(raw.get("min_score"), f"{where}, min_score", 1.0)
@@ -408,7 +412,9 @@ def _parse_topic(raw: Any, index: int) -> Topic:
 def parse_config(config: Any) -> RuleSet:
     """Validate ``{"term_lists": {...}, "topics": [...]}`` (other top-level keys are ignored)."""
     if not isinstance(config, Mapping):
-        raise TopicConfigError(f"topic rules: expected a mapping with `term_lists:` and `topics:`, got {type(config).__name__}")
+        raise TopicConfigError(
+            f"topic rules: expected a mapping with `term_lists:` and `topics:`, got {type(config).__name__}"
+        )
     raw_lists = config.get("term_lists")
     if not isinstance(raw_lists, Mapping) or not raw_lists:
         raise TopicConfigError("topic rules: `term_lists:` must be a non-empty mapping of name → terms")
