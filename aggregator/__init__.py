@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -15,7 +17,8 @@ from . import db
 from .classify import Classifier
 from .config import INSTANCE_DIR, Settings, instance_secret_key
 from .sources import Catalog, load_catalog
-from .topics import load_topics
+from .errors import SourceConfigError
+from .topics import TopicConfigError, TopicSet, load_topics
 
 EXTENSION = "aggregator"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -52,6 +55,16 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
+@functools.lru_cache(maxsize=8)
+def compiled_topics(config_json: str) -> TopicSet:
+    """Compile the topic rules once per distinct configuration: compiling takes about a second, and the result is
+    read-only, so apps built from the same feeds.yaml (tests, the demo) share it."""
+    try:
+        return load_topics(json.loads(config_json))
+    except TopicConfigError as exc:
+        raise SourceConfigError(f"feeds.yaml topic rules: {exc}") from None
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings (defaults → environment → ``test_config``), database, catalog, blueprints, CLI.
 
@@ -74,7 +87,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
 
     catalog = load_catalog(settings.feeds_path)
-    classifier = Classifier(load_topics(catalog.topics_config))
+    classifier = Classifier(compiled_topics(json.dumps(catalog.topics_config, sort_keys=True)))
     app.extensions[EXTENSION] = Services(settings=settings, catalog=catalog, classifier=classifier)
 
     # Retrievers for kinds that need several requests per poll (clinicaltrials, pubmed), with NCBI's key if set.
