@@ -121,3 +121,16 @@ class EUtils:
             send(handler, json.dumps({"header": {"type": "esummary", "version": "0.3"}, "result": result}).encode())
             return
         send(handler, fixture("pubmed_eutils_efetch_html_tags_in_title.xml"), content_type="text/xml")
+
+
+def rss(*items: str, title: str = "Test feed") -> str:
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>{title}</title>'
+            f"<link>https://feed.example/</link><description>d</description>{''.join(items)}</channel></rss>")
+
+
+def rss_item(title: str, link: str, summary: str = "", guid: str | None = None,
+             date: str = "Mon, 16 Nov 2026 07:00:00 +0000", doi: str | None = None) -> str:
+    guid_xml = f'<guid isPermaLink="false">{guid}</guid>' if guid else ""
+    doi_xml = f"<dc:identifier>doi:{doi}</dc:identifier>" if doi else ""
+    return (f"<item><title>{title}</title><link>{link}</link>{guid_xml}<description>{summary}</description>"
+            f"<pubDate>{date}</pubDate>{doi_xml}</item>")
