@@ -1,4 +1,4 @@
-"""Table-driven tests of the topic rules (topics.yaml) and the matcher (aggregator/topics).
+"""Table-driven tests of the topic rules (feeds.yaml) and the matcher (aggregator/topics).
 
 Each table row is (text, expected topics, reason). Topic codes: "ms" = car-t-ms,
 "auto" = car-t-autoimmune, "res" = ms-research.
@@ -24,7 +24,7 @@ CODES = {"ms": "car-t-ms", "auto": "car-t-autoimmune", "res": "ms-research"}
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    return yaml.safe_load((ROOT / "topics.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load((ROOT / "feeds.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def to_doc(row: dict) -> Document:
 
 @pytest.fixture(scope="module")
 def topics() -> TopicSet:
-    return load_topics(yaml.safe_load((ROOT / "topics.yaml").read_text(encoding="utf-8")))
+    return load_topics(yaml.safe_load((ROOT / "feeds.yaml").read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Topic filtering: which items are about CAR T for MS, CAR T in autoimmune disease, MS research.
 
-Rules are data (``topics.yaml``: ``term_lists`` and ``topics``), validated by ``load_topics`` and
+Rules are data (``feeds.yaml``: ``term_lists`` and ``topics``), validated by ``load_topics`` and
 compiled into a ``TopicSet``; ``TopicSet.classify(Document)`` returns the matching topics with the
 hits that explain them. Pure: no I/O, no framework imports. Rule order: see ``match.py``; rule
 syntax: see ``rules.py``.

@@ -1,7 +1,7 @@
 """Throughput of ``TopicSet.classify`` against the naive one-regex-per-term baseline.
 
 ``bench_classify(config, docs)`` is pure apart from the clock; ``python -m aggregator.topics.bench
-[topics.yaml] [eval.jsonl]`` runs it on the default rules and the evaluation set (for ``make bench``).
+[feeds.yaml] [eval.jsonl]`` runs it on the default rules and the evaluation set (for ``make bench``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin C
     import yaml
 
     args = list(sys.argv[1:] if argv is None else argv)
-    config = yaml.safe_load(Path(args[0] if args else "topics.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load(Path(args[0] if args else "feeds.yaml").read_text(encoding="utf-8"))
     print("typical items:", json.dumps({k: round(v, 1) for k, v in bench_classify(config).items()}))
     if len(args) > 1:
         rows = [json.loads(line) for line in Path(args[1]).read_text(encoding="utf-8").splitlines() if line.strip()]
