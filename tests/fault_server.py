@@ -41,6 +41,8 @@ class FaultServer:
         self.stopping = threading.Event()
         self.active = 0
         self.max_active = 0
+        self.active_by_path: dict[str, int] = {}
+        self.max_active_by_path: dict[str, int] = {}
         self.active_changed = threading.Condition()
         server = self
 
@@ -55,6 +57,8 @@ class FaultServer:
                     server.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}))
                     server.active += 1
                     server.max_active = max(server.max_active, server.active)
+                    now = server.active_by_path[self.path] = server.active_by_path.get(self.path, 0) + 1
+                    server.max_active_by_path[self.path] = max(server.max_active_by_path.get(self.path, 0), now)
                     server.active_changed.notify_all()
                 try:
                     behaviour = server.routes.get(self.path) or server.routes.get(self.path.split("?", 1)[0])
@@ -67,6 +71,7 @@ class FaultServer:
                 finally:
                     with server.active_changed:
                         server.active -= 1
+                        server.active_by_path[self.path] -= 1
                         server.active_changed.notify_all()
 
         self.httpd = ThreadingHTTPServer((host, 0), _Handler)
