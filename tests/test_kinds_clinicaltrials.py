@@ -11,13 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
+from aggregator.config import Settings
 from aggregator.domain import Conditional, SourceSpec
 from aggregator.errors import ParseError
 from aggregator.fetch import Fetcher
 from aggregator.parse import parse
 from aggregator.parse.clinicaltrials import parse_date, parse_studies
 from aggregator.retrieve import APIError, Retrieval
-from aggregator.config import Settings
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, CtGov, FakeTime, events, fixture, poller, send, stored

@@ -119,7 +119,7 @@ def parse_studies(body: bytes) -> list[ParsedItem]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError("the ClinicalTrials.gov answer is not JSON; check the source URL (api/v2/studies?...)") from exc
+        raise ParseError("the ClinicalTrials.gov answer is not JSON; check the source URL (api/v2/studies?…)") from exc
     if isinstance(document, dict) and "studies" in document:
         studies = document["studies"]
     elif isinstance(document, dict) and "protocolSection" in document:

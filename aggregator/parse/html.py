@@ -38,7 +38,7 @@ def parse_date(text: str | None) -> datetime | None:
         value = dateparser.parse(text.strip(), fuzzy=False)
     except (ValueError, OverflowError, TypeError):
         return None
-    if value is None:
+    if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -53,7 +53,8 @@ def _select_one(item: Tag, selector: str | None) -> Tag | None:
 def _link_of(item: Tag, selector: str | None) -> str | None:
     element = _select_one(item, selector) if selector else None
     if element is None:
-        element = item if item.name == "a" and item.get("href") else item.find("a", href=True)  # type: ignore[assignment]
+        found = item if item.name == "a" and item.get("href") else item.find("a", href=True)
+        element = found if isinstance(found, Tag) else None
     if element is None:
         return None
     if not element.get("href"):

@@ -104,7 +104,8 @@ def parse_esummary_json(document: Any) -> list[ParsedItem]:
     if not isinstance(result, dict):
         error = document.get("error") if isinstance(document, dict) else None
         raise ParseError(f"PubMed ESummary answered without a `result`{f' ({error})' if error else ''}")
-    uids = result.get("uids") if isinstance(result.get("uids"), list) else [k for k in result if k.isdigit()]
+    raw_uids = result.get("uids")
+    uids: list[Any] = raw_uids if isinstance(raw_uids, list) else [k for k in result if k.isdigit()]
     items = []
     for uid in uids:
         record = result.get(str(uid))
