@@ -31,7 +31,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from .errors import BadRequest
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 SUMMARY_CHARS = 400
 
 # Stand-ins for the links that differ per reader; plain ASCII that neither HTML escaping nor URL quoting changes.

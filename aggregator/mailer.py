@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # Bodies are encoded with the standard 78-column policy (quoted-printable lines must stay within 76 characters);
 # headers are written with the 998-column limit of RFC 5322 so that a long List-Unsubscribe URL is never folded
 # into an encoded word that mail clients would not recognise.
-BUILD_POLICY = policy.SMTP
+BUILD_POLICY = policy.SMTP.clone(max_line_length=76)
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
 
 

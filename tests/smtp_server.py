@@ -2,8 +2,9 @@
 
 It can be told to refuse given recipients with any reply (``fail["x@example.org"] = "550 5.1.1 No such user"``,
 or a 4xx for a temporary failure, optionally only for the first N tries), and to be slow: ``delay`` seconds
-spent in the MAIL FROM stage of every transaction, before anything of that message is recorded. ``in_mail`` is
-set while a transaction waits there, so a test can kill a sender at a known point.
+spent in the MAIL FROM stage of every transaction, before anything of that message is recorded, and ``hold_after``:
+after that many messages, transactions wait in MAIL FROM (``in_mail`` set) until ``release`` is set, so a test can
+kill a sender at a known point.
 """
 
 from __future__ import annotations
@@ -40,28 +41,32 @@ class RecordingHandler:
         self.fail_times: dict[str, int] = {}  # recipient → how many more times to fail (absent: always)
         self.delay = 0.0
         self.in_mail = threading.Event()
+        # Once this many messages were accepted, every new transaction waits in MAIL FROM until `release` is set.
+        self.hold_after: int | None = None
+        self.release = threading.Event()
         self.connections = 0
         self.lock = threading.Lock()
 
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
         return responses
 
-    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]) -> str:
         if self.delay:
-            self.in_mail.set()
             await asyncio.sleep(self.delay)
-            self.in_mail.clear()
+        if self.hold_after is not None and len(self.messages) >= self.hold_after:
+            self.in_mail.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         with self.lock:
             reply = self.fail.get(address)
             if reply is not None and address in self.fail_times:
@@ -119,8 +124,9 @@ class SMTPServer:
         return {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_security": "none"}
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture() -> Iterator[SMTPServer]:
+    """Import ``smtp_server_fixture`` into a test module to use the ``smtp_server`` fixture there."""
     server = SMTPServer().start()
     yield server
     server.stop()
