@@ -26,13 +26,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import policy, store
 from .classify import Classifier
-from .clean import clean_item
 from .config import Settings
 from .db import Database
 from .domain import Conditional, Fetched, PollReport, SourceSpec
 from .errors import AggregatorError, FetchError, HTTPStatusError, ParseError
 from .fetch import Fetcher, FetchLimits
-from .parse import parse
+from .prepare import PreparePool, prepare
 from .sources import Catalog
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,7 @@ class Poller:
         self._local = threading.local()
         self._fetchers: list[Fetcher] = []
         self._fetchers_lock = threading.Lock()
+        self._prepare_pool: PreparePool | None = None  # worker processes during poll_many
 
     # ------------------------------------------------------------------ entry points
 
@@ -132,11 +132,19 @@ class Poller:
             return results
 
         workers = max(1, min(self.settings.poll_workers, len(groups)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            futures = [pool.submit(run_group, group) for group in groups.values()]
-            for future in as_completed(futures):
-                for report in future.result():
-                    reports[report.source_id] = report
+        processes = self.settings.poll_parse_processes if len(ids) > 1 else 0
+        # Created before the poll threads so its workers fork from a process with no thread mid-work.
+        self._prepare_pool = PreparePool(self.classifier, processes) if processes else None
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+                futures = [pool.submit(run_group, group) for group in groups.values()]
+                for future in as_completed(futures):
+                    for report in future.result():
+                        reports[report.source_id] = report
+        finally:
+            if self._prepare_pool is not None:
+                self._prepare_pool.close()
+                self._prepare_pool = None
         self.close()
         return [reports[source_id] for source_id in ids if source_id in reports]
 
@@ -231,12 +239,12 @@ class Poller:
             self._record(spec, outcome)
             return PollReport(spec.id, "not-modified")
         try:
-            parsed = parse(spec, fetched)
+            pool = self._prepare_pool
+            prepared = (pool.prepare(spec, fetched, now, state.boilerplate) if pool is not None
+                        else prepare(self.classifier, spec, fetched, now, state.boilerplate))
         except ParseError as exc:
             return self._record_failure(spec, state, str(exc), exc.kind, feed_hint=exc.feed_link)
-        cleaned = [clean_item(item, spec, now) for item in parsed]
-        boilerplate = self.classifier.boilerplate([item.summary_text for item in cleaned]) or state.boilerplate
-        topic_rows = [self.classifier.topic_rows(item, boilerplate) for item in cleaned]
+        cleaned, boilerplate, topic_rows = prepared.items, prepared.boilerplate, prepared.topic_rows
         try:
             with self.database.session_scope() as session:
                 counts = store.upsert_items(session, spec.id, cleaned, topic_rows, now)

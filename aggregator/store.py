@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .domain import CleanItem, SourceSpec
 from .models import Item, ItemEvent, ItemTopic, Source
-from .stories import Candidate, find_near_duplicate
+from .stories import Candidate, NearDuplicateIndex
 from .trials import trial_changes
 
 # ---------------------------------------------------------------------------------------------------- sources
@@ -207,7 +207,7 @@ def upsert_items(
         ).all()
     )
     new = updated = unchanged = new_matches = 0
-    near: list[Candidate] | None = None  # loaded once, only if some new item has no identical story
+    near: NearDuplicateIndex | None = None  # loaded once, only if some new item has no identical story
     published_versions: list[tuple[int, Item]] = []
     for digest, (item, rows) in by_hash.items():
         row = existing.get(digest)
@@ -217,8 +217,8 @@ def upsert_items(
             match = None
             if primary is None:
                 if near is None:
-                    near = _near_candidates(session, source_id, now)
-                match = find_near_duplicate(item.title, item.evidence_type, near, item.doi, item.nct_id)
+                    near = NearDuplicateIndex(_near_candidates(session, source_id, now))
+                match = near.find(item.title, item.evidence_type, item.doi, item.nct_id)
                 primary = match.id if match else None
             row = Item(
                 source_id=source_id,

@@ -81,8 +81,28 @@ class ItemSpec:
     mentions_kyv: bool
 
 
+def _vocabulary(size: int = 6000) -> tuple[list[str], list[float]]:
+    """Pseudo-words with Zipf-like frequencies after the common medical words: real titles draw on a large
+    vocabulary, so two unrelated titles rarely share more than a few words."""
+    rng = random.Random(1)
+    syllables = ["ka", "lo", "mi", "ne", "ter", "gal", "vin", "dro", "sep", "ul", "tra", "phe", "cor", "bi", "nu"]
+    words = list(_FILLER)
+    while len(words) < size:
+        word = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        if word not in words:
+            words.append(word)
+    weights, total = [], 0.0
+    for rank in range(len(words)):
+        total += 1.0 / (rank + 8)
+        weights.append(total)
+    return words, weights
+
+
+_VOCABULARY, _CUMULATIVE = _vocabulary()
+
+
 def _words(rng: random.Random, low: int, high: int) -> str:
-    return " ".join(rng.choice(_FILLER) for _ in range(rng.randint(low, high)))
+    return " ".join(rng.choices(_VOCABULARY, cum_weights=_CUMULATIVE, k=rng.randint(low, high)))
 
 
 def make_item(rng: random.Random, feed: int, index: int, match_share: float) -> ItemSpec:
