@@ -15,7 +15,7 @@ import html
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import nh3
 
@@ -34,6 +34,11 @@ _CLEAN_CONTENT_TAGS = {"script", "style", "iframe", "object", "embed", "noscript
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "_hsenc", "_hsmi", "rss",
                     "ref", "ref_src", "fc", "ff", "v", "cmpid", "icid", "af"}
 _WHITESPACE = re.compile(r"\s+")
+# "<" followed by what an HTML parser takes for the start of a tag, comment or declaration.
+_TAG_START = re.compile(r"<[a-zA-Z!/?]")
+# Characters a URL may keep as they are (RFC 3986 reserved and unreserved, and % for existing escapes); quotes,
+# angle brackets, spaces and the like are percent-encoded so a link cannot break out of an attribute anywhere.
+_URL_SAFE_CHARS = "/:?#[]@!$&()*+,;=%~-._"
 # WordPress appends "The post <title> appeared first on <site>." to every excerpt: noise, and it repeats the title.
 _WORDPRESS_FOOTER = re.compile(r"\s*(<p>)?\s*The post .{1,600}? appeared first on .{1,300}?\.\s*(</p>)?\s*$",
                                re.DOTALL)
@@ -69,9 +74,14 @@ def html_to_text(fragment: str) -> str:
         fragment = nh3.clean(fragment, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS, strip_comments=True)
     # nh3 leaves entities encoded; a title may also be double-escaped by its publisher (&amp;lt;b&amp;gt;).
     text = html.unescape(html.unescape(fragment)) if "&" in fragment else fragment
-    if "<" in text:
-        text = nh3.clean(text, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS)
-        text = html.unescape(text)
+    # Unescaping can turn text back into markup (a title escaped three times over): strip again until no tag is
+    # left, so a title stays text even for a feed reader that inserts it as HTML.
+    for _ in range(8):
+        if not _TAG_START.search(text):
+            break
+        text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS))
+    else:
+        text = _TAG_START.sub(lambda m: "\u2039" + m.group(0)[1:], text)
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n")
     return _WHITESPACE.sub(" ", text).strip()
 
@@ -136,7 +146,7 @@ def safe_link(link: str | None) -> str | None:
     if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
         return None
     inner = _unwrap_redirect(tuple(parts))  # type: ignore[arg-type]
-    return inner or link
+    return quote(inner or link, safe=_URL_SAFE_CHARS)
 
 
 def content_hash(title: str, summary_text: str, content_text: str) -> str:
