@@ -333,3 +333,31 @@ def send_one(settings: Settings, outgoing: Outgoing) -> EmailMessage:
     with open_transport(settings) as transport:
         transport.send(message)
     return message
+
+
+def show_eml(path: Path) -> str:
+    """A readable account of an ``.eml`` file: the main headers and the plain text part; the HTML part is written
+    beside it as ``<name>.html`` to open in a browser. ``python -m aggregator.mailer instance/outbox/<file>.eml``.
+    """
+    import email as email_package
+
+    message = email_package.message_from_bytes(path.read_bytes(), policy=policy.default)
+    lines = [f"{name}: {message[name]}" for name in ("From", "To", "Subject", "Date", "Message-ID",
+                                                     "List-Unsubscribe", "List-Unsubscribe-Post") if message[name]]
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    if html is not None:
+        html_path = path.with_suffix(".html")
+        html_path.write_text(str(html.get_content()), encoding="utf-8")
+        lines.append(f"HTML part written to {html_path}")
+    lines.append("")
+    lines.append(str(text.get_content()) if text is not None else "(no plain text part)")
+    return "\n".join(lines).replace("\r\n", "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through show_eml
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m aggregator.mailer instance/outbox/<file>.eml")
+    print(show_eml(Path(sys.argv[1])))

@@ -205,3 +205,14 @@ def test_send_one_uses_smtp_when_smtp_host_is_set(smtp_server: SMTPServer, tmp_p
 def test_a_mail_from_without_an_address_is_reported() -> None:
     with pytest.raises(DeliveryError, match="MAIL_FROM"):
         mailer.sender_address("Just a name")
+
+
+def test_show_eml_prints_headers_and_text_and_writes_the_html_beside(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, outbox_dir=str(tmp_path), mail_from=FROM)
+    with mailer.open_transport(settings) as transport:
+        transport.send(build_message(FROM, outgoing()))
+    [eml] = tmp_path.glob("*.eml")
+    shown = mailer.show_eml(eml)
+    assert "Subject: CAR T & MS research — week 47, 2026: 2 new items" in shown
+    assert f"List-Unsubscribe: <{UNSUB}>" in shown and TEXT in shown
+    assert eml.with_suffix(".html").read_text(encoding="utf-8").rstrip("\n") == HTML
