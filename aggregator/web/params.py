@@ -47,7 +47,8 @@ def parse_page_request(
         raise BadRequest(f"Unknown evidence type {evidence!r}. Choose one of: {', '.join(evidence_types)}.")
     query = " ".join(_single(args, "q", MAX_QUERY_LENGTH).split()) or None
     raw_page = _single(args, "page", 10) or "1"
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+    # isascii: str.isdigit() also says yes to "²" and "٣", which int() then rejects or reads unexpectedly.
+    if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= MAX_PAGE:
         raise BadRequest(f"The page number must be a whole number from 1 to {MAX_PAGE}.")
     return PageRequest(
         filters=ItemFilter(topic=None if topic == ALL_TOPICS else topic, source=source, q=query, evidence=evidence),
