@@ -213,3 +213,54 @@ def test_two_configured_schedulers_only_one_runs_jobs(app: Flask) -> None:
     clock.at(31)  # the leader died without renewing
     jobs[1]["tick"].func()
     assert ran == ["tick", "tick"] and second.is_leader
+
+
+# ---------------------------------------------------------------------------------------------------- real processes
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_scheduler_processes_one_active_and_takeover_on_sigkill(postgres_url: str, feeds_file: Path) -> None:
+    """Two real `flask scheduler` processes on one PostgreSQL database: one is active; SIGKILL it and the other
+    takes over within a tick or two."""
+    import queue
+    import threading
+
+    make_app(postgres_url, feeds_file).extensions["aggregator.db"].dispose()  # migrate the schema once
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SCHEDULER_", "LEADER_"))}
+    env.update({"DATABASE_URL": postgres_url, "FEEDS_FILE": str(feeds_file), "SECRET_KEY": "test",
+                "LOG_LEVEL": "INFO", "SCHEDULER_TICK_SECONDS": "1", "LEADER_LEASE_SECONDS": "3",
+                "PYTHONPATH": str(ROOT)})
+    events: queue.Queue[tuple[int, str]] = queue.Queue()
+
+    def start() -> subprocess.Popen[str]:
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "aggregator", "scheduler"], cwd=ROOT,
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def read() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                if "is now active" in line:
+                    events.put((process.pid, line))
+
+        threading.Thread(target=read, daemon=True).start()
+        return process
+
+    processes = [start(), start()]
+    try:
+        leader_pid, _line = events.get(timeout=60)
+        with pytest.raises(queue.Empty):  # the other one stays on standby while the leader lives
+            events.get(timeout=1.5)  # the standby has asked at least once (ticks are 1 s)
+        leader = next(p for p in processes if p.pid == leader_pid)
+        standby = next(p for p in processes if p.pid != leader_pid)
+        leader.send_signal(signal.SIGKILL)
+        leader.wait(10)
+        new_pid, _line = events.get(timeout=30)
+        assert new_pid == standby.pid and standby.poll() is None
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait(10)
+            if process.stderr:
+                process.stderr.close()
