@@ -101,7 +101,9 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
-    result = feedparser.parse(data, response_headers=headers)
+    # feedparser's own sanitiser is off: clean.py sanitises every HTML field with nh3 (an allow-list, and
+    # several times faster); relative links are still resolved here.
+    result = feedparser.parse(data, response_headers=headers, sanitize_html=False)
     if not result.get("version") and not result.entries:
         if _HTML_START.match(data[:2048]) or "html" in content_type.lower():
             feed_link = find_feed_link(data, url)
