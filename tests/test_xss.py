@@ -273,3 +273,24 @@ def test_digest_email_runs_nothing_in_chromium(hostile_site: tuple[Flask, int], 
         _exercise(page)
         watch.assert_nothing_ran()
         assert page.evaluate(_DOM_PROBLEMS) == []
+
+
+# ---------------------------------------------------------------------------------------------------- headers
+
+
+@pytest.mark.parametrize("path", ["/", "/sources", "/feed.xml", "/feed.atom", "/?topic=nope", "/no-such-page",
+                                  "/static/style.css"])
+def test_security_headers_on_every_answer(path: str, hostile_site: tuple[Flask, int]) -> None:
+    app, _ = hostile_site
+    response = app.test_client().get(path)
+    response.close()  # static files are streamed from an open file
+    csp = response.headers.get("Content-Security-Policy", "")
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    assert directives.get("default-src") == ["'none'"], csp
+    assert directives.get("script-src") == ["'self'"], csp  # no inline script, no eval, no other origin
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert directives.get("frame-ancestors") == ["'none'"] and directives.get("base-uri") == ["'none'"]
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+    assert response.headers.get("X-Frame-Options") == "DENY"
+    assert response.headers.get("Referrer-Policy") in {"no-referrer", "strict-origin-when-cross-origin",
+                                                       "same-origin", "strict-origin"}
