@@ -126,6 +126,7 @@ class Sender:
         self.clock = clock
         self.sleep = sleep
         self.owner = owner or store_mail.process_owner()
+        self._renewed_at = datetime.min.replace(tzinfo=UTC)
         self.batch = batch
         self.on_sent = on_sent
         key = secret_key or settings.secret_key or instance_secret_key()
@@ -179,7 +180,13 @@ class Sender:
             session.commit()
         return taken
 
+    def _renew_if_due(self, session: Session) -> None:
+        """Renew within a batch too when the server is slow: a lease must never lapse while we hold claimed rows."""
+        if (self.clock() - self._renewed_at).total_seconds() > self.settings.digest_lease_seconds / 3:
+            self._renew_lease(session)
+
     def _renew_lease(self, session: Session) -> None:
+        self._renewed_at = self.clock()
         if not store_mail.acquire_lease(session, LEASE_NAME, self.owner, self.clock(),
                                         self.settings.digest_lease_seconds):
             session.commit()
@@ -217,6 +224,7 @@ class Sender:
                     claimed = store_mail.claim_deliveries(session, ids, self.owner, self.clock())
                     session.commit()
                     for index, row in enumerate(claimed):
+                        self._renew_if_due(session)
                         outcome = self._deliver(session, transport, week, items, links, cache, row, report)
                         if outcome == "retry":
                             failed_now.append(row.delivery_id)

@@ -384,3 +384,27 @@ def test_a_bad_digest_timezone_is_reported_clearly(mail_app: Flask) -> None:
 
     with pytest.raises(ConfigError, match="DIGEST_TIMEZONE"):
         digest_trigger(_with(mail_app.extensions["aggregator"].settings, digest_timezone="Mars/Olympus"))
+
+
+def test_the_lease_is_renewed_during_a_slow_batch_so_it_never_lapses(mail_app: Flask, smtp_server: SMTPServer) -> None:
+    database = db(mail_app)
+    add_item(database, "CAR T item", ["car-t-ms"])
+    add_subscribers(database, 8)
+    moments = iter(AFTER_WEEK + timedelta(seconds=45 * n) for n in range(10_000))  # a very slow mail server
+    current: list[datetime] = [AFTER_WEEK]
+
+    def clock() -> datetime:
+        current[0] = next(moments)
+        return current[0]
+
+    lapses: list[str] = []
+
+    def check_lease(_subscriber_id: int) -> None:
+        with database.session_scope() as session:
+            lease = store_mail.lease_holder(session, "digest-sender")
+            if lease is None or lease.expires_at <= current[0]:
+                lapses.append(f"lease lapsed at {current[0]}")
+
+    sender = make_sender(mail_app, clock=clock, on_sent=check_lease)
+    assert sender.send_week(WEEK).sent == 8
+    assert lapses == []
