@@ -25,7 +25,9 @@ ALLOWED_TAGS = {
     "q", "s", "small", "strong", "sub", "sup", "u", "ul", "h3", "h4", "h5", "h6", "table", "thead", "tbody",
     "tr", "th", "td", "caption", "figure", "figcaption", "hr", "span", "mark",
 }
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"},
+}
 URL_SCHEMES = {"http", "https", "mailto"}
 # Elements whose text is not content: nh3 drops them with everything inside.
 _CLEAN_CONTENT_TAGS = {"script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math", "form"}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -293,8 +292,3 @@ def simple_feed(name: str, count: int, base: str = "http://example.org") -> str:
     return rss([FeedItem(title=f"{name} item {n}", link=f"{base}/{name}/{n}", guid=f"{name}-{n}",
                          summary=f"Summary {n} of {name}.", published=published) for n in range(count)], title=name)
 
-
-def monotonic_deadline(seconds: float) -> Callable[[], bool]:
-    """A predicate that turns true ``seconds`` from now (used to bound waits in helpers, never asserted on)."""
-    end = time.monotonic() + seconds
-    return lambda: time.monotonic() > end
