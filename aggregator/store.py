@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from .domain import CleanItem, SourceSpec
 from .models import Item, ItemEvent, ItemTopic, Source
 from .stories import Candidate, NearDuplicateIndex
-from .trials import trial_changes
+from .trials import registry_nct_id, trial_changes
 
 # ---------------------------------------------------------------------------------------------------- sources
 
@@ -152,11 +152,14 @@ def key_hash(key: str) -> str:
 
 
 def story_key_of(item: CleanItem) -> str:
-    """Items with the same scholarly identifier or normalised link are one story."""
+    """Items with the same scholarly identifier (DOI, PMID, NCT id) or normalised link are one story."""
+    nct_id = item.nct_id or registry_nct_id(item.normalized_link)
     if item.doi:
         identity = "doi:" + item.doi.lower()
     elif item.pmid:
         identity = "pmid:" + item.pmid
+    elif nct_id:  # the API record and the registry's RSS entry of one trial
+        identity = "nct:" + nct_id.upper()
     elif item.normalized_link:
         identity = "link:" + item.normalized_link
     else:

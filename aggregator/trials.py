@@ -158,3 +158,12 @@ def search_terms(nct_id: str, codes: Iterable[str]) -> list[str]:
     for code in codes:
         terms.extend([code, code.replace("-", "")])
     return list(dict.fromkeys(terms))
+
+
+_REGISTRY_LINK = re.compile(r"^https://clinicaltrials\.gov/(?:study|ct2/show)/(NCT\d{8})\b", re.IGNORECASE)
+
+
+def registry_nct_id(normalized_link: str | None) -> str | None:
+    """The NCT id of a ClinicalTrials.gov study link (``/study/NCT…`` or the classic ``/ct2/show/NCT…``)."""
+    match = _REGISTRY_LINK.match(normalized_link or "")
+    return match.group(1).upper() if match else None

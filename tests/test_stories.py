@@ -103,3 +103,28 @@ def test_preprint_then_journal_version(tmp_path: Path, feed_server: FeedServer, 
     assert event.data["link"] == "https://journal.example/a/9"
     page = app.test_client().get("/?topic=all").get_data(as_text=True)
     assert "Nature Medicine (published version)" in page and "Published in a journal" in page
+
+
+def test_registry_rss_entry_and_api_record_of_one_trial_are_one_story(
+    tmp_path: Path, feed_server: FeedServer, any_db_url: str
+) -> None:
+    from tests.kinds_helpers import CtGov, fixture
+    from tests.test_kinds_clinicaltrials import QUERY, TOKEN
+
+    feed_server.add("/api/v2/studies", handler=CtGov(fixture("ctgov_car_t_ms_page1.json"),
+                                                      {TOKEN: fixture("ctgov_car_t_ms_page2.json")}))
+    feed_server.add("/ctgov.rss", rss(rss_item(
+        "KYV-101 CAR T-cell Therapy in Progressive Multiple Sclerosis", "https://clinicaltrials.gov/study/NCT06384976?term=car-t",
+        "CAR T in multiple sclerosis.", guid="https://clinicaltrials.gov/study/NCT06384976")))
+    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "api", "name": "ClinicalTrials.gov API", "kind": "clinicaltrials", "url": feed_server.url(QUERY),
+         "evidence_type": "trial-registry"},
+        {"id": "rss", "name": "ClinicalTrials.gov RSS", "url": feed_server.url("/ctgov.rss"),
+         "evidence_type": "trial-registry"},
+    ]))
+    poller(app, Clock(NOW)).poll_many(["api"])
+    poller(app, Clock(NOW + timedelta(hours=1))).poll_many(["rss"])
+    rows = stored(app)
+    api = next(r for r in rows if r.source_id == "api" and r.nct_id == "NCT06384976")
+    [entry] = [r for r in rows if r.source_id == "rss"]
+    assert entry.duplicate_of_id == api.id
