@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     sections = set(args.sections.split(","))
     started = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     results = Results(started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), options={
         "feeds": "/".join(map(str, args.feeds)), "items per feed": args.items_per_feed, "workers": args.workers,
         "stored items": "/".join(map(str, args.serve_items)), "classify items": args.classify_items,
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="bench-serve-db-") as tmp:
                 small = args.smoke
                 results.serving.append(run_serving(f"sqlite:///{tmp}/serve.db", items, "sqlite",
-                                                   max_requests=20 if small else 400,
+                                                   workers=1 if small else 2, max_requests=20 if small else 400,
                                                    max_seconds=2 if small else 8, log=log))
         if not pg_problem:
             with postgres_schema() as url:
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         log("digest sending …")
         results.email = run_email(args.subscribers)
     results.seconds = time.perf_counter() - started
+    results.load = (load_at_start, os.getloadavg()[0])
     report = render(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report + "\n", encoding="utf-8")

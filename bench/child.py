@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -70,12 +71,20 @@ class PeakRSS:
         self.peak = max(self.peak, tree_rss_bytes())
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (a process pool's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(fn: Callable[[], int]) -> dict[str, Any]:
     with PeakRSS() as rss:
+        cpu = _cpu()
         started = time.perf_counter()
         items = fn()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "items": items, "peak_rss": rss.peak}
+        cpu = _cpu() - cpu
+    return {"seconds": seconds, "cpu": cpu, "items": items, "peak_rss": rss.peak}
 
 
 # ------------------------------------------------------------------------------------------------ runners
