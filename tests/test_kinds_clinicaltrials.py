@@ -205,3 +205,33 @@ def test_status_change_is_recorded_shown_on_the_page_and_in_the_feeds(ct_app: Fl
     clock.now += timedelta(days=1)
     poller(ct_app, clock).poll_many(["ctgov"])
     assert len(events(ct_app)) == 2
+
+
+def test_unchanged_single_page_answer_is_not_modified(tmp_path: Path, feed_server: FeedServer, sqlite_url: str) -> None:
+    feed_server.add("/api/v2/studies", fixture("ctgov_car_t_ms_page2.json"), content_type="application/json")
+    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "ctgov", "name": "CT", "kind": "clinicaltrials", "url": feed_server.url(QUERY)}]))
+    clock = Clock(NOW)
+    assert poller(app, clock).poll_many(["ctgov"])[0].new == 1
+    clock.now += timedelta(days=1)
+    again = poller(app, clock).poll_many(["ctgov"])[0]
+    assert again.outcome == "not-modified"  # the first page is asked for conditionally
+    assert "if-none-match" in feed_server.requests[-1].headers
+
+
+def test_failing_api_is_recorded_on_the_source_and_keeps_items(
+    tmp_path: Path, feed_server: FeedServer, sqlite_url: str
+) -> None:
+    feed_server.add("/api/v2/studies", handler=CtGov(fixture("ctgov_car_t_ms_page1.json"),
+                                                      {TOKEN: fixture("ctgov_car_t_ms_page2.json")}))
+    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "ctgov", "name": "CT", "kind": "clinicaltrials", "url": feed_server.url(QUERY)}]))
+    clock = Clock(NOW)
+    poller(app, clock).poll_many(["ctgov"])
+    feed_server.add("/api/v2/studies", handler=CtGov(fixture("ctgov_car_t_ms_page1.json"), {}))  # page 2: 400
+    clock.now += timedelta(days=1)
+    report = poller(app, clock).poll_many(["ctgov"])[0]
+    assert report.outcome == "error" and "400" in (report.error or "")
+    assert len(stored(app)) == 3
+    page = app.test_client().get("/sources").get_data(as_text=True)
+    assert "Failing" in page
