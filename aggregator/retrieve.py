@@ -84,6 +84,14 @@ def _json(fetched: Fetched, what: str) -> Any:
                        "check the source URL") from exc
 
 
+def _int_option(spec: SourceSpec, name: str, default: int) -> int:
+    raw = spec.option(name, default)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise APIError(f"options.{name} of source {spec.id} must be a whole number of at least 1, got {raw!r}; "
+                       "fix it in feeds.yaml")
+    return raw
+
+
 def _is_throttle(document: Any) -> bool:
     return isinstance(document, dict) and "rate limit" in str(document.get("error", "")).lower()
 
@@ -116,7 +124,7 @@ class Retrieval:
     # ------------------------------------------------------------------ ClinicalTrials.gov
 
     def clinicaltrials(self, fetcher: Fetcher, spec: SourceSpec, url: str, conditional: Conditional) -> Fetched:
-        max_pages = max(1, int(spec.option("max_pages", CTGOV_MAX_PAGES)))
+        max_pages = _int_option(spec, "max_pages", CTGOV_MAX_PAGES)
         limiter = self.limiter(url, CTGOV_RATE)
         limiter.wait()
         first = fetcher.fetch(url, conditional)
@@ -194,7 +202,7 @@ class Retrieval:
             # PubMed drops phrases it does not know and runs the rest; the query may now mean something else.
             log.warning("source %s: PubMed ignored part of the query: %s", spec.id, errors)
         ids = [str(i) for i in result.get("idlist") or [] if str(i).isdigit()]
-        ids = list(dict.fromkeys(ids))[: int(spec.option("max_ids", PUBMED_MAX_IDS))]
+        ids = list(dict.fromkeys(ids))[: _int_option(spec, "max_ids", PUBMED_MAX_IDS)]
         details = str(spec.option("details", "esummary"))
         if details not in {"esummary", "efetch"}:
             raise APIError(f"options.details must be esummary or efetch, got {details!r}")

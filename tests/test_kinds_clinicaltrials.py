@@ -235,3 +235,13 @@ def test_failing_api_is_recorded_on_the_source_and_keeps_items(
     assert len(stored(app)) == 3
     page = app.test_client().get("/sources").get_data(as_text=True)
     assert "Failing" in page
+
+
+@pytest.mark.parametrize("value", ["three", 0, -1, True, 2.5])
+def test_bad_max_pages_option_is_a_clear_error(feed_server: FeedServer, value: object) -> None:
+    feed_server.add("/api/v2/studies", handler=CtGov(fixture("ctgov_car_t_ms_page1.json")))
+    spec = SourceSpec(id="ct", name="CT", url=feed_server.url(QUERY), kind="clinicaltrials",
+                      options=(("max_pages", value),))
+    with pytest.raises(APIError, match="options.max_pages of source ct"):
+        _retrieval(FakeTime()).clinicaltrials(Fetcher("t"), spec, spec.url, Conditional())
+    assert feed_server.requests == []  # nothing asked of the server
