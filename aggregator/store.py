@@ -470,7 +470,7 @@ def items_naming(session: Session, terms: Sequence[str], nct_id: str, limit: int
         conditions.extend([Item.title.ilike(pattern, escape="\\"), Item.summary_text.ilike(pattern, escape="\\"),
                            Item.content_text.ilike(pattern, escape="\\")])
     query = (
-        select(Item).where(or_(*conditions))
+        select(Item).where(or_(*conditions), Item.duplicate_of_id.is_(None))  # a syndicated copy is no news
         .order_by(Item.sort_at.desc(), Item.id.desc()).limit(limit)
         .options(selectinload(Item.source), selectinload(Item.topics))
     )

@@ -195,6 +195,7 @@ def test_status_change_is_recorded_shown_on_the_page_and_in_the_feeds(ct_app: Fl
     page = client.get("/?topic=all").get_data(as_text=True)
     assert "Status changed from Not yet recruiting to Recruiting" in page
     assert page.index("NCT06384976") < page.index("NCT06220201")  # the changed trial comes first
+    assert '<span class="badge trial-status">Recruiting</span>' in page
     feed = client.get("/feed.xml?topic=all").get_data(as_text=True)
     assert "Update:&lt;/strong&gt; Status changed from Not yet recruiting to Recruiting; Phase changed" in feed
     trial = client.get("/trials/NCT06384976").get_data(as_text=True)

@@ -57,6 +57,11 @@ def _facts(nct_id: str, record: Item | None) -> TrialFacts:
     )
 
 
+@bp.app_template_filter("trial_status")
+def _trial_status(code: str | None) -> str:
+    return status_label(code)
+
+
 @bp.get("/trials")
 def index() -> ResponseReturnValue:
     session = request_session()
