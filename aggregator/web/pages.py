@@ -16,9 +16,9 @@ from .. import services, store
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
-from .params import ALL_TOPICS, PageRequest, parse_page_request
 from ..quiet import source_flags
 from ..trials import linked_trials
+from .params import ALL_TOPICS, PageRequest, parse_page_request
 from .render import group_by_week, highlight, short_summary
 
 bp = Blueprint("pages", __name__)
