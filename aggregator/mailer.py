@@ -111,6 +111,14 @@ def _error_from_reply(code: int, reply: bytes | str, what: str) -> DeliveryError
     return DeliveryError(f"{what}: the mail server answered {code} {text.strip()} ({hint})", permanent=permanent)
 
 
+def _close_quietly(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        try:
+            smtp.close()
+        except OSError:
+            pass
+
+
 class SMTPTransport:
     """One SMTP connection, opened on first use and reused for every message (reconnects after a drop)."""
 
@@ -134,10 +142,11 @@ class SMTPTransport:
 
     def _connect(self) -> smtplib.SMTP:
         where = f"{self.host}:{self.port}"
+        smtp: smtplib.SMTP | None = None
         try:
             if self.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                      context=ssl.create_default_context())
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
@@ -147,8 +156,10 @@ class SMTPTransport:
             if self.username:
                 smtp.login(self.username, self.password)
         except smtplib.SMTPAuthenticationError as exc:
+            _close_quietly(smtp)
             raise SMTPUnavailable(f"the mail server {where} refused SMTP_USERNAME/SMTP_PASSWORD") from exc
         except (OSError, smtplib.SMTPException) as exc:
+            _close_quietly(smtp)
             raise SMTPUnavailable(f"cannot reach the mail server {where} (SMTP_HOST, SMTP_PORT, SMTP_SECURITY); "
                                 "it will be retried") from exc
         return smtp

@@ -94,7 +94,7 @@ def test_filter_search_and_paginate(demo_site: tuple[Flask, str], browser: Any) 
         assert f"page 2 of {pages}" in page.locator("#results-summary").inner_text()
 
         page.get_by_role("link", name="All topics").click()
-        page.get_by_label("Search").fill("KYV-101")
+        page.get_by_label("Search", exact=True).fill("KYV-101")
         page.get_by_label("Evidence").select_option("press-release")
         page.get_by_role("button", name="Filter").click()
         assert "q=KYV-101" in page.url and "evidence=press-release" in page.url and "topic=all" in page.url
@@ -114,7 +114,7 @@ def test_works_without_javascript(demo_site: tuple[Flask, str], browser: Any) ->
     _, base = demo_site
     with browser_support.new_page(browser, java_script_enabled=False) as page:
         page.goto(base + "/")
-        page.get_by_label("Search").fill("miv-cel")
+        page.get_by_label("Search", exact=True).fill("miv-cel")
         page.get_by_role("button", name="Filter").click()
         assert "q=miv-cel" in page.url
         assert page.locator("li.item").count() >= 1
