@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -107,6 +108,9 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "key_hash"),
         Index("ix_item_sort_at_id", "sort_at", "id"),
+        # Only the duplicates: what also_reported reads (migration 0002 says why it is partial).
+        Index("ix_item_duplicate_of_id_first_seen_at", "duplicate_of_id", "first_seen_at",
+              sqlite_where=text("duplicate_of_id IS NOT NULL"), postgresql_where=text("duplicate_of_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

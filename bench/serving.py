@@ -150,7 +150,7 @@ def query_plans(database_url: str, feeds_file: Path) -> dict[str, list[str]]:
     engine = app.extensions["aggregator.db"].engine
     from sqlalchemy import func, select
 
-    from aggregator.models import Item
+    from aggregator.models import Item, ItemTopic
 
     cases = {
         "digest page (topic car-t-ms)": store.ItemFilter(topic="car-t-ms"),
@@ -162,14 +162,24 @@ def query_plans(database_url: str, feeds_file: Path) -> dict[str, list[str]]:
         statements[f"{name}: items"] = store._filtered(select(Item.id), filters).order_by(
             Item.sort_at.desc(), Item.id.desc()).limit(25)
         statements[f"{name}: count"] = store._filtered(select(func.count(Item.id)), filters)
+    # The same statements as store.also_reported and store.momentum_rows (which build and run them in one go).
+    statements["also reported (duplicates of a page's 25 items)"] = select(Item).where(
+        Item.duplicate_of_id.in_(list(range(1, 26)))).order_by(Item.first_seen_at)
+    statements["momentum chart rows (a year of matches)"] = select(Item.id, ItemTopic.topic_id, Item.sort_at).join(
+        ItemTopic, ItemTopic.item_id == Item.id).where(Item.duplicate_of_id.is_(None),
+                                                       Item.sort_at >= EPOCH - timedelta(weeks=52))
     statements["feed.xml fingerprint (304 path)"] = store._filtered(
         select(func.count(Item.id), func.max(Item.updated_at)), store.ItemFilter(topic="car-t-ms"))
     plans: dict[str, list[str]] = {}
     with engine.connect() as conn:
         for name, statement in statements.items():
-            compiled = statement.compile(dialect=engine.dialect)
+            compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
             if engine.dialect.name == "sqlite":
-                params: Any = tuple(compiled.params[key] for key in (compiled.positiontup or []))
+                values = {**compiled.params}
+                for key, value in values.items():  # the driver needs what UTCDateTime would bind: naive UTC
+                    if hasattr(value, "tzinfo") and value.tzinfo is not None:
+                        values[key] = value.replace(tzinfo=None)
+                params: Any = tuple(values[key] for key in (compiled.positiontup or []))
                 rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params).all()
                 plans[name] = [str(row[-1]) for row in rows]
             else:
@@ -184,8 +194,10 @@ def full_scans(plans: dict[str, list[str]]) -> list[str]:
     found = []
     for name, lines in plans.items():
         for line in lines:
-            sqlite_scan = line.strip().startswith("SCAN ") and "USING" not in line and "item" in line.split()[1:2]
-            pg_scan = "Seq Scan on item" in line
+            words = line.replace("`--", "").replace("|--", "").split()
+            # SQLite: "SCAN item" walks every row, in table or in index order alike ("SEARCH" uses a key).
+            sqlite_scan = words[:1] == ["SCAN"] and words[1:2] in (["item"], ["item_topic"])
+            pg_scan = "Seq Scan on item " in line + " " or "Seq Scan on item_topic" in line
             if sqlite_scan or pg_scan:
                 found.append(f"{name}: {line.strip()}")
     return found
