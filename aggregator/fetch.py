@@ -106,7 +106,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isascii: "²".isdigit() is True too
         seconds = float(value)
     else:
         try:
@@ -304,7 +304,7 @@ class Fetcher:
         limit = self.limits.max_bytes
         declared = response.headers.get("Content-Length", "")
         encoding = response.headers.get("Content-Encoding", "")
-        if declared.isdigit() and not encoding and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and not encoding and int(declared) > limit:
             raise BodyTooLarge(f"the body is {int(declared):,} bytes, over the {limit:,}-byte limit")
         decoder = _Decoder(encoding)
         body = bytearray()

@@ -107,3 +107,11 @@ def test_retry_after_and_max_age_parsing() -> None:
     assert parse_max_age(CaseInsensitiveDict({"Cache-Control": "no-cache, max-age=1800"}), NOW) is None
     assert parse_max_age(CaseInsensitiveDict({"Expires": "Mon, 16 Nov 2026 09:00:00 GMT"}), NOW) == 3600
     assert parse_max_age(CaseInsensitiveDict({}), NOW) is None
+
+
+def test_hostile_numeric_headers_do_not_crash(feed_server: FeedServer) -> None:
+    url = feed_server.add("/x", b"busy", status=503, headers={"Retry-After": "²"}, conditional=False)
+    with pytest.raises(HTTPStatusError) as info:
+        fetcher().fetch(url)
+    assert info.value.retry_after is None
+    assert parse_retry_after("٣", NOW) is None
