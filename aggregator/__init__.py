@@ -16,8 +16,8 @@ from flask_migrate import Migrate
 from . import db
 from .classify import Classifier
 from .config import INSTANCE_DIR, Settings, instance_secret_key
-from .sources import Catalog, load_catalog
 from .errors import SourceConfigError
+from .sources import Catalog, load_catalog
 from .topics import TopicConfigError, TopicSet, load_topics
 
 EXTENSION = "aggregator"

@@ -390,7 +390,8 @@ class Settings:
 
 def _check_digest_time(value: str) -> None:
     hour, _, minute = value.partition(":")
-    if not (hour.isascii() and hour.isdigit() and minute.isascii() and minute.isdigit() and 0 <= int(hour) < 24 and 0 <= int(minute) < 60):
+    digits = hour.isascii() and hour.isdigit() and minute.isascii() and minute.isdigit()
+    if not (digits and 0 <= int(hour) < 24 and 0 <= int(minute) < 60):
         raise ConfigError(f"DIGEST_TIME={value!r}: expected HH:MM, for example 08:00")
 
 

@@ -235,8 +235,9 @@ class Fetcher:
         if parts.scheme not in {"http", "https"}:
             raise RedirectRefused(f"refused a redirect to a non-web address ({parts.scheme}:)")
         if not allow_private and is_private_host(parts.hostname or ""):
+            origin = urlsplit(original).hostname
             raise RedirectRefused(
-                f"refused a redirect from {urlsplit(original).hostname} to a private or local address ({parts.hostname})"
+                f"refused a redirect from {origin} to a private or local address ({parts.hostname})"
             )
 
     def _request(self, url: str, headers: dict[str, str], deadline: float) -> requests.Response:

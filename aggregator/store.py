@@ -364,6 +364,10 @@ def count_items(session: Session) -> int:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
+# A SELECT of any row shape (SQLAlchemy 2.1 types Select by its columns).
+_AnySelect = Select[*tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class ItemFilter:
     """What a reader asked for on the page or in a feed URL (already validated)."""
@@ -378,7 +382,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(query: Select[Any], filters: ItemFilter) -> Select[Any]:
+def _filtered(query: _AnySelect, filters: ItemFilter) -> _AnySelect:
     if filters.topic:
         query = query.join(ItemTopic, and_(ItemTopic.item_id == Item.id, ItemTopic.topic_id == filters.topic))
     else:
@@ -407,8 +411,9 @@ def count_matching(session: Session, filters: ItemFilter) -> int:
 
 def feed_fingerprint(session: Session, filters: ItemFilter) -> tuple[int, datetime | None]:
     """(count, newest change) of the matching items: cheap, and changes whenever the feed would."""
-    row = session.execute(_filtered(select(func.count(Item.id), func.max(Item.updated_at)), filters)).one()
-    return int(row[0] or 0), row[1]
+    query = select(func.count(Item.id), func.max(Item.updated_at))
+    count, newest = session.execute(_filtered(query, filters)).one()
+    return int(count or 0), newest
 
 
 def also_reported(session: Session, item_ids: Iterable[int]) -> dict[int, list[Item]]:

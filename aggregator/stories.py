@@ -74,7 +74,7 @@ def _identifiers_conflict(doi: str | None, nct: str | None, evidence: str, other
     if nct and other.nct_id and nct.upper() != other.nct_id.upper():
         return True
     if doi and other.doi and doi.lower() != other.doi.lower():
-        return not ("preprint" in {evidence, other.evidence_type})
+        return "preprint" not in {evidence, other.evidence_type}
     return False
 
 

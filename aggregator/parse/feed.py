@@ -111,7 +111,8 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem
             raise ParseError(f"the address returned a web page, not a feed{hint}", feed_link=feed_link)
         root = _ROOT_ELEMENT.search(data[:4096])
         if root:
-            raise ParseError(f"the document is XML but not RSS, Atom or RDF (its root element is <{root.group(1).decode('ascii', 'replace')}>)")
+            name = root.group(1).decode("ascii", "replace")
+            raise ParseError(f"the document is XML but not RSS, Atom or RDF (its root element is <{name}>)")
         raise ParseError("the body is neither a feed nor XML (binary or truncated data?)")
     if result.get("bozo"):
         problem = result.get("bozo_exception")

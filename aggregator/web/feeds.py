@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 from flask.typing import ResponseReturnValue
@@ -47,7 +48,7 @@ def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
         return response
     items = store.matching_items(session, req.filters, svc.settings.feed_size)
     base = svc.settings.base_url
-    args = {k: v for k, v in request.args.items() if k in {"topic", "source", "q", "evidence"} and v}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k in {"topic", "source", "q", "evidence"} and v}
     names = svc.topic_names
     label = "All topics" if req.filters.topic is None else names.get(req.filters.topic, req.filters.topic)
     meta = FeedMeta(

@@ -87,7 +87,7 @@ def _views(items: list[Item], also: dict[int, list[Item]], events: dict[int, lis
     return views
 
 
-def _feed_args(req: PageRequest) -> dict[str, str]:
+def _feed_args(req: PageRequest) -> dict[str, Any]:
     args = {"topic": req.topic_param, "source": req.filters.source, "q": req.filters.q,
             "evidence": req.filters.evidence}
     return {key: value for key, value in args.items() if value}
@@ -138,7 +138,7 @@ def sources() -> ResponseReturnValue:
     listed: list[Source] = []
     for spec in svc.catalog.sources:
         # A source added to feeds.yaml shows before its first poll; nothing is written by a GET.
-        listed.append(rows.pop(spec.id, None) or Source(
+        listed.append(rows.pop(spec.id) if spec.id in rows else Source(
             id=spec.id, name=spec.name, kind=spec.kind, enabled=spec.enabled, homepage=spec.homepage,
             evidence_type=spec.evidence_type, in_catalog=True, status="new", error_count=0, url=spec.url,
             configured_url=spec.url))
