@@ -124,8 +124,6 @@ def run_polls(
                 job_dir = work / label.replace(" ", "_").replace("/", "_")
                 job_dir.mkdir()
                 job["workdir"] = str(job_dir)
-                if profile_dir is not None and job["runner"] == "ours" and not postgres:
-                    job["profile"] = str(profile_dir / f"profile-{feeds}-{label.replace(' ', '_')}.txt")
                 server.counters.reset()
                 if postgres:
                     with postgres_schema() as url:
@@ -142,8 +140,14 @@ def run_polls(
                     "conditional": counts["conditional"],
                     "not_modified": counts["not_modified"],
                 }
-                if "profile" in job:
-                    run.profiles[label] = job["profile"]
+            if profile_dir is not None:
+                # pyinstrument samples one thread: the first 50 feeds, one after another on the main thread.
+                log(f"  poll {feeds}×{items_per_feed}: profiling ours …")
+                sample = write_feeds_file(work / "profile-feeds.yaml", server.urls[:50])
+                path = profile_dir / f"profile-poll-{feeds}.txt"
+                run_child({**base, "runner": "ours-profile", "feeds_file": str(sample), "profile": str(path),
+                           "database_url": f"sqlite:///{work / 'profile.db'}"})
+                run.profiles["ours"] = str(path)
     finally:
         server.stop()
     return run
