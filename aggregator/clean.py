@@ -80,13 +80,14 @@ def html_to_text(fragment: str) -> str:
     text = html.unescape(html.unescape(fragment)) if "&" in fragment else fragment
     # Unescaping can turn text back into markup (a title escaped three times over): strip again until no tag is
     # left, so a title stays text even for a feed reader that inserts it as HTML.
+    # Control characters go first: removing one afterwards could join "<" and "?" into a tag start.
+    text = _CONTROL.sub("", text)
     for _ in range(8):
         if not _TAG_START.search(text):
             break
-        text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS))
+        text = _CONTROL.sub("", html.unescape(nh3.clean(text, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS)))
     else:
         text = _TAG_START.sub(lambda m: "\u2039" + m.group(0)[1:], text)
-    text = _CONTROL.sub("", text)
     return _WHITESPACE.sub(" ", text).strip()
 
 
@@ -129,6 +130,8 @@ def normalize_link(link: str | None) -> str | None:
         host = host[:-4]
     if host.startswith("www."):
         host = host[4:]
+    if not host or host.startswith(":"):
+        return None  # "http://www." or "http://:80/": no host at all
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS]
     path = parts.path or "/"
