@@ -109,32 +109,50 @@ def _unwrap_redirect(parts: tuple[str, str, str, str, str]) -> str | None:
     return None
 
 
-def normalize_link(link: str | None) -> str | None:
-    """A canonical form of an http(s) link for identity and de-duplication; None for anything else."""
+_URL_TABS_NEWLINES = re.compile(r"[\t\n\r]")
+
+
+def _split_web_url(link: str | None) -> tuple[str, str, str, str, str] | None:
+    """The parts of an http(s) URL as a browser would read it, or None for anything else.
+
+    Like a browser (WHATWG URL), leading and trailing control characters and spaces are dropped and tabs and
+    newlines anywhere are removed, so "\\x08javascript:" can never pass for something else; what is left is
+    parsed once and every later step works on the parts, never on the raw string.
+    """
     if not link:
         return None
-    link = link.strip()
+    link = _URL_TABS_NEWLINES.sub("", link.strip("".join(chr(c) for c in range(33)) + "\x7f"))
     try:
         parts = urlsplit(link)
     except ValueError:
         return None
     if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
         return None
-    inner = _unwrap_redirect(tuple(parts))  # type: ignore[arg-type]
+    return (parts.scheme.lower(), parts.netloc, parts.path, parts.query, parts.fragment)
+
+
+def normalize_link(link: str | None) -> str | None:
+    """A canonical form of an http(s) link for identity and de-duplication; None for anything else."""
+    parts = _split_web_url(link)
+    if parts is None:
+        return None
+    inner = _unwrap_redirect(parts)
     if inner:
         return normalize_link(inner)
-    host = parts.netloc.lower()
-    if host.endswith(":80") and parts.scheme == "http":
+    scheme, netloc, raw_path, raw_query, _fragment = parts
+    host = netloc.lower()
+    if host.endswith(":80") and scheme == "http":
         host = host[:-3]
-    if host.endswith(":443") and parts.scheme == "https":
+    if host.endswith(":443") and scheme == "https":
         host = host[:-4]
     if host.startswith("www."):
         host = host[4:]
     if not host or host.startswith(":"):
         return None  # "http://www." or "http://:80/": no host at all
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in parse_qsl(raw_query, keep_blank_values=True)
              if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS]
-    path = parts.path or "/"
+    # Percent-encode what must be (spaces, quotes), keeping existing escapes: normalising twice changes nothing.
+    path = quote(raw_path or "/", safe=_URL_SAFE_CHARS)
     if len(path) > 1:
         path = path.rstrip("/")
     # http and https versions of one page are one story.
@@ -142,18 +160,15 @@ def normalize_link(link: str | None) -> str | None:
 
 
 def safe_link(link: str | None) -> str | None:
-    """The link to show readers: only http(s), never javascript:, data: or other schemes."""
-    if not link:
+    """The link to show readers: only http(s), never javascript:, data: or other schemes; quotes and angle
+    brackets percent-encoded so the link cannot break out of an attribute even in a careless reader."""
+    parts = _split_web_url(link)
+    if parts is None:
         return None
-    link = link.strip()
-    try:
-        parts = urlsplit(link)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    inner = _unwrap_redirect(tuple(parts))  # type: ignore[arg-type]
-    return quote(inner or link, safe=_URL_SAFE_CHARS)
+    inner = _unwrap_redirect(parts)
+    if inner:
+        return safe_link(inner) if inner != link else None
+    return quote(urlunsplit(parts), safe=_URL_SAFE_CHARS)
 
 
 def content_hash(title: str, summary_text: str, content_text: str) -> str:
