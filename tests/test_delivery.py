@@ -73,6 +73,7 @@ def test_each_confirmed_reader_gets_one_digest_and_a_second_run_sends_nothing(
     assert recipients(smtp_server) == Counter({r: 1 for r in readers})
     rows = deliveries(mail_app)
     assert set(rows) == set(readers) and {r.status for r in rows.values()} == {"sent"}
+    assert {(r.sent_at, r.item_count, r.attempts) for r in rows.values()} == {(AFTER_WEEK, 1, 1)}
 
     message = smtp_server.to(readers[0])[0]
     assert message["Subject"] == "CAR T & MS research — week 46, 2026: 1 new item"
