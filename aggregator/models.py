@@ -142,7 +142,8 @@ class Item(Base):
     sort_at: Mapped[datetime]  # published date when credible, else first seen
     # One story, several sources: the items sharing a story key show once; the first seen is the primary.
     story_key: Mapped[str] = mapped_column(String(64), index=True)
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"), index=True)
+    # No plain index: see ix_item_duplicate_of_id_first_seen_at (partial) and migration 0003.
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
 
     source: Mapped[Source] = relationship(back_populates="items")
     topics: Mapped[list[ItemTopic]] = relationship(
