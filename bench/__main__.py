@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="concurrent fetches, the same for every runner")
     parser.add_argument("--serve-items", type=_ints, default=_ints("10000,100000" if full else "100000"))
     parser.add_argument("--classify-items", type=int, default=20_000)
+    parser.add_argument("--naive-seconds", type=float, default=20.0,
+                        help="time budget of the naive classifier (its rate is taken over the items it did)")
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--parse-processes", type=int, default=2,
                         help="POLL_PARSE_PROCESSES of the pooled variant of our pipeline")
@@ -49,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.feeds, args.items_per_feed, args.serve_items = [5], 5, [200]
-        args.classify_items, args.subscribers = 200, 20
+        args.classify_items, args.subscribers, args.naive_seconds = 200, 20, 1.0
     return args
 
 
@@ -68,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    def checkpoint() -> None:
+        """Write what is measured so far: a long run interrupted late still leaves its figures."""
+        results.seconds = time.perf_counter() - started
+        results.load = (load_at_start, os.getloadavg()[0])
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(render(results) + "\n", encoding="utf-8")
+
+
     pg_problem = "skipped (--no-postgres)" if args.no_postgres else postgres_problem()
     if pg_problem:
         results.notes.append(f"PostgreSQL sections skipped: {pg_problem}.")
@@ -84,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             profile_dir = args.out.parent if args.profile and feeds == max(args.feeds) else None
             results.polls.append(run_polls(feeds, args.items_per_feed, args.workers, run_variants,
                                            profile_dir=profile_dir, log=log))
+            checkpoint()
     if "serve" in sections:
         import tempfile
 
@@ -98,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                 results.serving.append(run_serving(url, max(args.serve_items), "postgresql",
                                                    max_requests=20 if args.smoke else 400,
                                                    max_seconds=2 if args.smoke else 8, log=log))
+        checkpoint()
     if "classify" in sections:
         log("classification …")
-        results.classify = run_classify(args.classify_items)
+        results.classify = run_classify(args.classify_items, args.naive_seconds)
+        checkpoint()
     if "email" in sections:
         log("digest sending …")
         results.email = run_email(args.subscribers)

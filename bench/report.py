@@ -167,8 +167,8 @@ def _classify_section(run: ClassifyRun | None) -> list[str]:
              f"≥ 50,000/s: {verdict(run.ours_rate >= 50_000)}"]]
     if run.naive_seconds is not None and run.naive_rate is not None:
         ratio = run.ours_rate / run.naive_rate
-        rows.append(["naive baseline (one regex search per term)", run.items, f"{run.naive_seconds:.2f}",
-                     f"{run.naive_rate:,.0f}", run.naive_matched, "–"])
+        rows.append(["naive baseline (one regex search per term)", run.naive_items, f"{run.naive_seconds:.2f}",
+                     f"{run.naive_rate:,.1f}", run.naive_matched, "–"])
         rows[0][-1] += f"; ≥ 5× naive ({ratio:.1f}×): {verdict(ratio >= 5)}"
     out += [table(["classifier", "items", "seconds", "items/s", "items matched", "targets"], rows), ""]
     if run.pending:
