@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(render(results) + "\n", encoding="utf-8")
 
-
     pg_problem = "skipped (--no-postgres)" if args.no_postgres else postgres_problem()
     if pg_problem:
         results.notes.append(f"PostgreSQL sections skipped: {pg_problem}.")
