@@ -1,0 +1,92 @@
+"""The repository: every SQL statement of the service lives in this package, one module per entity.
+
+``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``reading`` (what
+pages and feeds read); subscribers and deliveries are in ``aggregator.store_mail``. Everything is re-exported
+here, so callers write ``store.upsert_items(...)``.
+
+Functions take a ``Session`` and plain values or domain dataclasses; the caller owns the transaction.
+Writes are idempotent: polling the same items twice changes nothing, and a changed item is updated in place and
+keeps its first-seen time. Nothing here fetches, parses or renders.
+"""
+
+from __future__ import annotations
+
+from .items import (
+    NEAR_DUPLICATE_DAYS,
+    NEAR_DUPLICATE_LIMIT,
+    TopicRows,
+    UpsertCounts,
+    add_event,
+    count_items,
+    delete_orphan_topics,
+    events_for,
+    iter_items_for_reclassify,
+    key_hash,
+    replace_topics,
+    story_key_of,
+    upsert_items,
+)
+from .reading import (
+    ItemFilter,
+    _filtered,
+    also_reported,
+    count_matching,
+    feed_fingerprint,
+    items_naming,
+    matching_items,
+    momentum_rows,
+    topic_counts,
+    trial_code_map,
+    trial_records,
+)
+from .sources import (
+    PollOutcome,
+    SourceHistory,
+    all_sources,
+    claim_source,
+    due_source_ids,
+    get_source,
+    record_poll,
+    release_source,
+    source_histories,
+    source_item_counts,
+    sync_sources,
+)
+
+__all__ = [
+    "NEAR_DUPLICATE_DAYS",
+    "NEAR_DUPLICATE_LIMIT",
+    "TopicRows",
+    "UpsertCounts",
+    "add_event",
+    "count_items",
+    "delete_orphan_topics",
+    "events_for",
+    "iter_items_for_reclassify",
+    "key_hash",
+    "replace_topics",
+    "story_key_of",
+    "upsert_items",
+    "ItemFilter",
+    "_filtered",
+    "also_reported",
+    "count_matching",
+    "feed_fingerprint",
+    "items_naming",
+    "matching_items",
+    "momentum_rows",
+    "topic_counts",
+    "trial_code_map",
+    "trial_records",
+    "PollOutcome",
+    "SourceHistory",
+    "all_sources",
+    "claim_source",
+    "due_source_ids",
+    "get_source",
+    "record_poll",
+    "release_source",
+    "source_histories",
+    "source_item_counts",
+    "sync_sources",
+]

@@ -1,0 +1,238 @@
+"""Item rows: idempotent upserts (new, updated in place, unchanged), story keys, near duplicates, events, topics."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..domain import CleanItem
+from ..models import Item, ItemEvent, ItemTopic
+from ..stories import Candidate, NearDuplicateIndex
+from ..trials import registry_nct_id, trial_changes
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()  # noqa: S324 - identity, not security
+
+
+def story_key_of(item: CleanItem) -> str:
+    """Items with the same scholarly identifier (DOI, PMID, NCT id) or normalised link are one story."""
+    nct_id = item.nct_id or registry_nct_id(item.normalized_link)
+    if item.doi:
+        identity = "doi:" + item.doi.lower()
+    elif item.pmid:
+        identity = "pmid:" + item.pmid
+    elif nct_id:  # the API record and the registry's RSS entry of one trial
+        identity = "nct:" + nct_id.upper()
+    elif item.normalized_link:
+        identity = "link:" + item.normalized_link
+    else:
+        identity = "hash:" + item.content_hash
+    return hashlib.sha1(identity.encode("utf-8")).hexdigest()  # noqa: S324
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_matches: int = 0
+
+
+TopicRows = list[tuple[str, float, list[dict[str, Any]]]]
+
+
+def _sort_at(item: CleanItem, first_seen: datetime) -> datetime:
+    return min(item.published_at, first_seen) if item.published_at else first_seen
+
+
+def upsert_items(
+    session: Session,
+    source_id: str,
+    items: Sequence[CleanItem],
+    topics: Sequence[TopicRows],
+    now: datetime,
+) -> UpsertCounts:
+    """Insert new items, update changed ones in place, leave the rest; ``topics[i]`` belongs to ``items[i]``."""
+    by_hash: dict[str, tuple[CleanItem, TopicRows]] = {}
+    for item, rows in zip(items, topics, strict=True):
+        by_hash.setdefault(key_hash(item.key), (item, rows))  # a feed repeating a guid: the first one wins
+    existing = {
+        row.key_hash: row
+        for row in session.scalars(
+            select(Item)
+            .where(Item.source_id == source_id, Item.key_hash.in_(list(by_hash)))
+            .options(selectinload(Item.topics))
+        )
+    }
+    story_keys = {story_key_of(item) for item, _ in by_hash.values()}
+    primaries = dict(
+        session.execute(
+            select(Item.story_key, func.min(Item.id))
+            .where(Item.story_key.in_(story_keys), Item.duplicate_of_id.is_(None), Item.source_id != source_id)
+            .group_by(Item.story_key)
+        ).all()
+    )
+    new = updated = unchanged = new_matches = 0
+    near: NearDuplicateIndex | None = None  # loaded once, only if some new item has no identical story
+    published_versions: list[tuple[int, Item]] = []
+    for digest, (item, rows) in by_hash.items():
+        row = existing.get(digest)
+        if row is None:
+            story = story_key_of(item)
+            primary = primaries.get(story)
+            match = None
+            if primary is None:
+                if near is None:
+                    near = NearDuplicateIndex(_near_candidates(session, source_id, now))
+                match = near.find(item.title, item.evidence_type, item.doi, item.nct_id)
+                primary = match.id if match else None
+            row = Item(
+                source_id=source_id,
+                key=item.key,
+                key_hash=digest,
+                first_seen_at=now,
+                updated_at=now,
+                sort_at=_sort_at(item, now),
+                story_key=story,
+                duplicate_of_id=primary,
+            )
+            _copy_fields(row, item)
+            row.topics = [ItemTopic(topic_id=t, score=s, hits=h) for t, s, h in rows]
+            session.add(row)
+            if match and match.published_version:
+                published_versions.append((match.id, row))
+            new += 1
+            new_matches += bool(rows)
+            continue
+        if row.content_hash != item.content_hash or _facts_changed(row, item):
+            changes = trial_changes(row.extra, item.extra) if row.nct_id else []
+            sort_at = _sort_at(item, row.first_seen_at)
+            _copy_fields(row, item)
+            row.updated_at = now
+            # A trial that starts recruiting is today's news: it moves to the top and stays there until the
+            # next change, whatever else its record edits meanwhile.
+            row.sort_at = now if changes else max(sort_at, row.sort_at) if row.nct_id else sort_at
+            for change in changes:
+                add_event(session, row.id, now, f"trial-{change.fact}", change.summary,
+                          {"fact": change.fact, "before": change.before, "after": change.after})
+            _replace_topics(row, rows)
+            updated += 1
+        else:
+            unchanged += 1
+    session.flush()
+    for preprint_id, journal in published_versions:
+        add_event(session, preprint_id, now, "published", f"Published in a journal: {journal.title}",
+                  {"item_id": journal.id, "link": journal.link, "doi": journal.doi})
+    return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches)
+
+
+NEAR_DUPLICATE_DAYS = 60  # syndicated copies appear within days; a preprint's journal version within weeks
+NEAR_DUPLICATE_LIMIT = 3000
+
+
+def _near_candidates(session: Session, source_id: str, now: datetime) -> list[Candidate]:
+    """Recent primary items of other sources, the pool near-duplicate titles are compared with."""
+    since = now - timedelta(days=NEAR_DUPLICATE_DAYS)
+    rows = session.execute(
+        select(Item.id, Item.title, Item.evidence_type, Item.doi, Item.nct_id)
+        .where(Item.source_id != source_id, Item.duplicate_of_id.is_(None), Item.first_seen_at >= since)
+        .order_by(Item.first_seen_at.desc())
+        .limit(NEAR_DUPLICATE_LIMIT)
+    ).all()
+    return [Candidate(id=r[0], title=r[1], evidence_type=r[2], doi=r[3], nct_id=r[4]) for r in rows]
+
+
+def events_for(session: Session, item_ids: Iterable[int]) -> dict[int, list[ItemEvent]]:
+    """item id → its events, newest first."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    result: dict[int, list[ItemEvent]] = {}
+    query = select(ItemEvent).where(ItemEvent.item_id.in_(ids)).order_by(ItemEvent.occurred_at.desc(),
+                                                                          ItemEvent.id.desc())
+    for event in session.scalars(query):
+        result.setdefault(event.item_id, []).append(event)
+    return result
+
+
+def _facts_changed(row: Item, item: CleanItem) -> bool:
+    return (row.extra or {}) != item.extra or row.link != item.link
+
+
+def _copy_fields(row: Item, item: CleanItem) -> None:
+    row.title = item.title
+    row.link = item.link
+    row.normalized_link = item.normalized_link
+    row.guid = item.guid
+    row.summary_html = item.summary_html
+    row.summary_text = item.summary_text
+    row.content_text = item.content_text
+    row.author = item.author
+    row.categories = list(item.categories)
+    row.published_at = item.published_at
+    row.evidence_type = item.evidence_type
+    row.doi = item.doi
+    row.pmid = item.pmid
+    row.nct_id = item.nct_id
+    row.extra = item.extra
+    row.content_hash = item.content_hash
+
+
+def _replace_topics(row: Item, rows: TopicRows) -> None:
+    wanted = {topic_id: (score, hits) for topic_id, score, hits in rows}
+    row.topics = [t for t in row.topics if t.topic_id in wanted]
+    present = {t.topic_id: t for t in row.topics}
+    for topic_id, (score, hits) in wanted.items():
+        if topic_id in present:
+            present[topic_id].score = score
+            present[topic_id].hits = hits
+        else:
+            row.topics.append(ItemTopic(topic_id=topic_id, score=score, hits=hits))
+
+
+def add_event(session: Session, item_id: int, now: datetime, kind: str, summary: str, data: dict[str, Any]) -> None:
+    session.add(ItemEvent(item_id=item_id, occurred_at=now, kind=kind, summary=summary, data=data))
+
+
+def iter_items_for_reclassify(session: Session, batch: int = 500) -> Iterator[list[Item]]:
+    """Every stored item, in batches of ``batch`` by id, with its topics and source loaded."""
+    last_id = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(Item)
+                .where(Item.id > last_id)
+                .order_by(Item.id)
+                .limit(batch)
+                .options(selectinload(Item.topics), selectinload(Item.source))
+            )
+        )
+        if not rows:
+            return
+        yield rows
+        last_id = rows[-1].id
+
+
+def replace_topics(row: Item, rows: TopicRows) -> bool:
+    """Set an item's topics; True when they changed."""
+    before = {(t.topic_id, t.score) for t in row.topics}
+    _replace_topics(row, rows)
+    return before != {(t.topic_id, t.score) for t in row.topics}
+
+
+def count_items(session: Session) -> int:
+    return session.scalar(select(func.count(Item.id))) or 0
+
+
+
+def delete_orphan_topics(session: Session, topic_ids: Iterable[str]) -> int:
+    """Drop matches of topics that no longer exist in feeds.yaml."""
+    result = session.execute(delete(ItemTopic).where(ItemTopic.topic_id.not_in(list(topic_ids))))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,151 @@
+"""What the page, the feeds, the trial pages and the momentum chart read: filtered, paginated item queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import Item, ItemTopic, Source
+
+# A SELECT of any row shape (SQLAlchemy 2.1 types Select by its columns).
+_AnySelect = Select[*tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """What a reader asked for on the page or in a feed URL (already validated)."""
+
+    topic: str | None = None  # None: any topic
+    source: str | None = None
+    q: str | None = None
+    evidence: str | None = None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(query: _AnySelect, filters: ItemFilter) -> _AnySelect:
+    if filters.topic:
+        query = query.join(ItemTopic, and_(ItemTopic.item_id == Item.id, ItemTopic.topic_id == filters.topic))
+    else:
+        query = query.where(select(ItemTopic.item_id).where(ItemTopic.item_id == Item.id).exists())
+    query = query.where(Item.duplicate_of_id.is_(None))
+    if filters.source:
+        query = query.where(Item.source_id == filters.source)
+    if filters.evidence:
+        query = query.where(Item.evidence_type == filters.evidence)
+    if filters.q:
+        for word in filters.q.split()[:8]:
+            pattern = f"%{_escape_like(word)}%"
+            query = query.where(or_(Item.title.ilike(pattern, escape="\\"),
+                                    Item.summary_text.ilike(pattern, escape="\\")))
+    return query
+
+
+def matching_items(session: Session, filters: ItemFilter, limit: int, offset: int = 0) -> list[Item]:
+    query = _filtered(select(Item), filters).order_by(Item.sort_at.desc(), Item.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query.options(selectinload(Item.topics), selectinload(Item.source))))
+
+
+def count_matching(session: Session, filters: ItemFilter) -> int:
+    return session.scalar(_filtered(select(func.count(Item.id)), filters)) or 0
+
+
+def feed_fingerprint(session: Session, filters: ItemFilter) -> tuple[int, datetime | None]:
+    """(count, newest change) of the matching items: cheap, and changes whenever the feed would."""
+    query = select(func.count(Item.id), func.max(Item.updated_at))
+    count, newest = session.execute(_filtered(query, filters)).one()
+    return int(count or 0), newest
+
+
+def also_reported(session: Session, item_ids: Iterable[int]) -> dict[int, list[Item]]:
+    """For each primary item, the duplicates other sources published (same story)."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    result: dict[int, list[Item]] = {}
+    query = (
+        select(Item).where(Item.duplicate_of_id.in_(ids)).order_by(Item.first_seen_at)
+        .options(selectinload(Item.source))
+    )
+    for row in session.scalars(query):
+        assert row.duplicate_of_id is not None
+        result.setdefault(row.duplicate_of_id, []).append(row)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- trials
+
+
+def trial_records(session: Session, nct_id: str | None = None) -> list[Item]:
+    """Items that are trial registry records (they carry an NCT id and a status), newest change first."""
+    query = (
+        select(Item).join(Source, Source.id == Item.source_id)
+        .where(Item.nct_id.is_not(None), Source.kind == "clinicaltrials")
+        .order_by(Item.sort_at.desc(), Item.id.desc())
+        .options(selectinload(Item.source), selectinload(Item.topics))
+    )
+    if nct_id:
+        query = query.where(Item.nct_id == nct_id)
+    return list(session.scalars(query))
+
+
+def trial_code_map(session: Session) -> dict[str, list[str]]:
+    """Product code (KYV-101) → NCT ids of the stored trial records that name it in their interventions."""
+    from ..trials import trial_codes
+
+    rows = session.execute(
+        select(Item.nct_id, Item.extra).join(Source, Source.id == Item.source_id)
+        .where(Item.nct_id.is_not(None), Source.kind == "clinicaltrials")
+    ).all()
+    result: dict[str, list[str]] = {}
+    for nct_id, extra in rows:
+        for code in trial_codes(extra or {}):
+            if nct_id not in result.setdefault(code, []):
+                result[code].append(nct_id)
+    return result
+
+
+def items_naming(session: Session, terms: Sequence[str], nct_id: str, limit: int = 200) -> list[Item]:
+    """Candidate items naming a trial: its NCT id as identifier, or any of ``terms`` in title or text.
+
+    A substring pre-filter; the caller confirms whole-token matches (``trials.mentions``).
+    """
+    conditions = [Item.nct_id == nct_id]
+    for term in terms:
+        pattern = f"%{_escape_like(term)}%"
+        conditions.extend([Item.title.ilike(pattern, escape="\\"), Item.summary_text.ilike(pattern, escape="\\"),
+                           Item.content_text.ilike(pattern, escape="\\")])
+    query = (
+        select(Item).where(or_(*conditions), Item.duplicate_of_id.is_(None))  # a syndicated copy is no news
+        .order_by(Item.sort_at.desc(), Item.id.desc()).limit(limit)
+        .options(selectinload(Item.source), selectinload(Item.topics))
+    )
+    return list(session.scalars(query))
+
+
+def topic_counts(session: Session) -> dict[str, int]:
+    query = (
+        select(ItemTopic.topic_id, func.count(ItemTopic.item_id))
+        .join(Item, Item.id == ItemTopic.item_id)
+        .where(Item.duplicate_of_id.is_(None))
+        .group_by(ItemTopic.topic_id)
+    )
+    return {topic_id: int(count) for topic_id, count in session.execute(query)}
+
+
+
+def momentum_rows(session: Session, since: datetime) -> list[tuple[int, str, datetime]]:
+    """(item id, topic id, sort_at) of every primary matching item since ``since``, for the weekly chart."""
+    rows = session.execute(
+        select(Item.id, ItemTopic.topic_id, Item.sort_at)
+        .join(ItemTopic, ItemTopic.item_id == Item.id)
+        .where(Item.duplicate_of_id.is_(None), Item.sort_at >= since)
+    ).all()
+    return [(int(r[0]), str(r[1]), r[2]) for r in rows]
