@@ -190,7 +190,10 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
         scheduler.background(app, services().settings.scheduler_tick_seconds).start()
         click.echo("Background scheduler started: sources are polled as they fall due.")
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C stops).")
-    app.run(host=host, port=port, use_reloader=False, threaded=True)
+    # Not app.run(): Flask ignores it inside a `flask` command (it would block the CLI), and the process would exit.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 @click.command("check-feeds")

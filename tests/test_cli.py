@@ -102,3 +102,46 @@ def test_classify_reads_a_file(app: Flask, tmp_path: Path) -> None:
 def test_progress_bar_goes_to_stderr_only_when_asked(app: Flask, command: str) -> None:
     result = app.test_cli_runner().invoke(args=[command, "--progress"])
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("scheduler", ["--scheduler", "--no-scheduler"])
+def test_serve_keeps_serving(tmp_path: Path, feed_server: FeedServer, scheduler: str) -> None:
+    """`make run` is `flask --app aggregator serve`: it must stay up, serve the page and (by default) poll."""
+    import socket
+    import time
+    import urllib.request
+
+    feed_server.add("/news.xml", rss(CAR_T_MS))
+    feeds = write_feeds_file(
+        tmp_path / "feeds.yaml", [{"id": "news", "name": "News", "url": feed_server.url("/news.xml")}]
+    )
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/serve.db", "FEEDS_FILE": str(feeds), "SECRET_KEY": "s"}
+    assert flask(["db", "upgrade"], env).returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [*FLASK, "serve", "--port", str(port), scheduler],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "flask serve exited instead of serving"
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.3)
+                continue
+            if scheduler == "--no-scheduler" or "first patients treated" in page:
+                break
+            time.sleep(0.3)
+        assert "Research on CAR T-cell therapy and multiple sclerosis" in page
+        assert ("first patients treated" in page) == (scheduler == "--scheduler")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
