@@ -6,7 +6,8 @@ FLASK := $(BIN)/flask --app aggregator
 HOST ?= 127.0.0.1
 PORT ?= 5000
 TEST ?= tests
-PYTEST_ARGS ?=
+# Two workers: this machine class has two cores. PYTEST_ARGS="-n 0" runs serially (easier to debug).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: help venv dev-deps node-deps run demo db-upgrade poll test lint typecheck bench clean
 
