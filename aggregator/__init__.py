@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -31,6 +32,11 @@ class Services:
     settings: Settings
     catalog: Catalog
     classifier: Classifier
+
+    @functools.cached_property
+    def rules_version(self) -> str:
+        """Changes whenever the topic rules do (part of feed ETags: new rules can change a feed's items)."""
+        return hashlib.sha256(json.dumps(self.catalog.topics_config, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def topic_names(self) -> dict[str, str]:

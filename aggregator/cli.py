@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
@@ -93,6 +94,7 @@ def reclassify_command(progress: bool | None) -> None:
     database = get_database()
     show = sys.stderr.isatty() if progress is None else progress
     changed = total = 0
+    now = datetime.now(UTC)
     with database.session_scope() as session:
         count = store.count_items(session)
         removed = store.delete_orphan_topics(session, svc.classifier.topic_ids)
@@ -104,7 +106,9 @@ def reclassify_command(progress: bool | None) -> None:
                 matches = svc.classifier.matches(item.title, item.summary_text, item.content_text,
                                                  item.categories or (), boilerplate)
                 rows = [(m.topic_id, float(m.score), [hit_to_dict(h) for h in m.hits]) for m in matches]
-                changed += store.replace_topics(item, rows)
+                if store.replace_topics(item, rows):
+                    changed += 1
+                    item.updated_at = now  # its feeds changed: revalidating readers must see it
             total += len(batch)
             session.flush()
             session.commit()

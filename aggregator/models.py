@@ -138,7 +138,9 @@ class Item(Base):
     # Ours.
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
-    updated_at: Mapped[datetime]  # last time title, summary or content changed
+    # Last time the item changed for readers: title, summary, content, or (after reclassify) its topics.
+    # Indexed: max(updated_at) is the cheap "has anything changed?" marker behind feed ETags and cached charts.
+    updated_at: Mapped[datetime] = mapped_column(index=True)
     sort_at: Mapped[datetime]  # published date when credible, else first seen
     # One story, several sources: the items sharing a story key show once; the first seen is the primary.
     story_key: Mapped[str] = mapped_column(String(64), index=True)

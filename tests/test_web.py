@@ -243,3 +243,30 @@ def test_empty_database_page_explains_itself(app: Flask) -> None:
     html = text(app.test_client(), "/")
     assert "No source has been polled yet" in html and "flask --app aggregator poll" in html
     assert app.test_client().get("/feed.xml").status_code == 200
+
+
+def test_feed_etag_changes_when_reclassify_changes_topics(site: Flask) -> None:
+    from aggregator.db import get_database
+    from aggregator.models import ItemTopic
+
+    client = site.test_client()
+    etag = client.get("/feed.xml?topic=car-t-ms").headers["ETag"]
+    runner = site.test_cli_runner()
+    runner.invoke(args=["reclassify", "--no-progress"])  # same rules, same topics: nothing changes
+    assert client.get("/feed.xml?topic=car-t-ms", headers={"If-None-Match": etag}).status_code == 304
+    with get_database(site).session_scope() as session:
+        session.execute(ItemTopic.__table__.delete())
+    runner.invoke(args=["reclassify", "--no-progress"])  # topics restored: readers must refetch
+    assert client.get("/feed.xml?topic=car-t-ms", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_momentum_chart_is_never_stale(site: Flask, feed_server: FeedServer) -> None:
+    client = site.test_client()
+    before = client.get("/momentum.json").json["topics"]["car-t-ms"]["total"]
+    assert client.get("/momentum.json").json["topics"]["car-t-ms"]["total"] == before  # served from the cache
+    feed_server.add("/news.xml", rss(item("CAR-T for relapsing MS: a new case report", "https://news.example/case",
+                                          "CAR T cells in multiple sclerosis", guid="case-1")))
+    base = build_poller(site)
+    Poller(base.database, base.catalog, base.classifier, base.settings,
+           clock=lambda: datetime.now(UTC)).poll_many(["news"])
+    assert client.get("/momentum.json").json["topics"]["car-t-ms"]["total"] == before + 1

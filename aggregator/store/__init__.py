@@ -30,8 +30,8 @@ from .reading import (
     ItemFilter,
     _filtered,
     also_reported,
+    change_marker,
     count_matching,
-    feed_fingerprint,
     items_naming,
     matching_items,
     momentum_rows,
@@ -54,6 +54,7 @@ from .sources import (
 )
 
 __all__ = [
+    "change_marker",
     "NEAR_DUPLICATE_DAYS",
     "NEAR_DUPLICATE_LIMIT",
     "TopicRows",
@@ -71,7 +72,6 @@ __all__ = [
     "_filtered",
     "also_reported",
     "count_matching",
-    "feed_fingerprint",
     "items_naming",
     "matching_items",
     "momentum_rows",
