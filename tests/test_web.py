@@ -260,8 +260,18 @@ def test_feed_etag_changes_when_reclassify_changes_topics(site: Flask) -> None:
     assert client.get("/feed.xml?topic=car-t-ms", headers={"If-None-Match": etag}).status_code == 200
 
 
-def test_momentum_chart_is_never_stale(site: Flask, feed_server: FeedServer) -> None:
+def test_cached_counts_and_chart_are_never_stale(site: Flask, feed_server: FeedServer) -> None:
     client = site.test_client()
+
+    def page_counts() -> tuple[str, str]:
+        html = text(client, "/?topic=car-t-ms")
+        nav = re.search(r'CAR T for multiple sclerosis <span class="count">\((\d+)\)', html)
+        summary = re.search(r'id="results-summary">(\d+) items', html)
+        assert nav and summary
+        return nav.group(1), summary.group(1)
+
+    counts_before = page_counts()
+    assert page_counts() == counts_before  # cached, and the same
     before = client.get("/momentum.json").json["topics"]["car-t-ms"]["total"]
     assert client.get("/momentum.json").json["topics"]["car-t-ms"]["total"] == before  # served from the cache
     feed_server.add("/news.xml", rss(item("CAR-T for relapsing MS: a new case report", "https://news.example/case",
@@ -270,3 +280,5 @@ def test_momentum_chart_is_never_stale(site: Flask, feed_server: FeedServer) -> 
     Poller(base.database, base.catalog, base.classifier, base.settings,
            clock=lambda: datetime.now(UTC)).poll_many(["news"])
     assert client.get("/momentum.json").json["topics"]["car-t-ms"]["total"] == before + 1
+    after = page_counts()
+    assert int(after[0]) == int(counts_before[0]) + 1 and int(after[1]) == int(counts_before[1]) + 1

@@ -5,19 +5,18 @@ offered to templates as ``momentum_chart(topic)`` so the page view itself does n
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from .. import services, store
 from ..db import request_session
 from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts
+from .derived import derived
 
 bp = Blueprint("insights", __name__)
-_cache_lock = threading.Lock()
 
 
 def _now() -> datetime:
@@ -31,19 +30,10 @@ def current_momentum(now: datetime | None = None) -> Momentum:
     view. The cache key is the store's change marker (two index lookups), so the chart is never stale.
     """
     now = now or _now()
-    session = request_session()
-    topics = tuple(topic.id for topic in services().classifier.topic_set.topics)
-    key = (store.change_marker(session), now.date(), topics)
-    cache: dict[str, Any] = current_app.extensions.setdefault("aggregator.momentum", {})
-    with _cache_lock:
-        if cache.get("key") == key:
-            cached: Momentum = cache["value"]
-            return cached
+    topics = [topic.id for topic in services().classifier.topic_set.topics]
     since = datetime.combine(now.date() - timedelta(weeks=WEEKS), datetime.min.time(), tzinfo=UTC)
-    value = weekly_counts(store.momentum_rows(session, since), now, list(topics))
-    with _cache_lock:
-        cache["key"], cache["value"] = key, value
-    return value
+    return derived(("momentum", now.date(), tuple(topics)),
+                   lambda: weekly_counts(store.momentum_rows(request_session(), since), now, topics))
 
 
 def momentum_chart(topic: str | None) -> Chart:

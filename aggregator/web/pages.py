@@ -18,6 +18,7 @@ from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
 from ..quiet import source_flags
 from ..trials import linked_trials
+from .derived import derived
 from .params import ALL_TOPICS, PageRequest, parse_page_request
 from .render import group_by_week, highlight, short_summary
 
@@ -101,11 +102,11 @@ def index() -> ResponseReturnValue:
     req = parse_page_request(request.args, topic_ids, source_ids, list(EVIDENCE_TYPES), default_topic=topic_ids[0])
     session = request_session()
     page_size = svc.settings.page_size
-    total = store.count_matching(session, req.filters)
+    total = derived(("count", req.filters), lambda: store.count_matching(session, req.filters))
     items = store.matching_items(session, req.filters, page_size, (req.page - 1) * page_size)
     ids = [item.id for item in items]
     views = _views(items, store.also_reported(session, ids), store.events_for(session, ids),
-                   store.trial_code_map(session))
+                   derived("trial-codes", lambda: store.trial_code_map(session)))
     pages = max(1, -(-total // page_size))
     args = _feed_args(req)
     sources = store.all_sources(session)
@@ -119,7 +120,7 @@ def index() -> ResponseReturnValue:
         prev_url=url_for("pages.index", **args, page=req.page - 1) if req.page > 1 else None,
         next_url=url_for("pages.index", **args, page=req.page + 1) if req.page < pages else None,
         topics=svc.classifier.topic_set.topics,
-        topic_counts=store.topic_counts(session),
+        topic_counts=derived("topic-counts", lambda: store.topic_counts(session)),
         all_topics=ALL_TOPICS,
         sources=svc.catalog.sources,
         failing=[s for s in sources if s.in_catalog and s.enabled and s.status in {"error", "gone"}],
