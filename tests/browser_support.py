@@ -501,3 +501,23 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# Desktop and a small phone: every page must pass axe and fit the screen at both.
+VIEWPORTS = ({"width": 1280, "height": 900}, {"width": 375, "height": 740})
+
+
+def assert_page_is_usable(browser: Browser, url: str, viewports: tuple[dict[str, int], ...] = VIEWPORTS) -> None:
+    """Load ``url`` at each viewport and assert: no axe violation (WCAG 2.1 AA), no sideways scrolling, and no
+    Content-Security-Policy refusal logged in the console."""
+    for viewport in viewports:
+        with new_page(browser, viewport=viewport) as page:
+            errors: list[str] = []
+            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+            page.goto(url)
+            violations = run_axe(page)
+            assert violations == [], f"{url} at {viewport['width']}px:\n" + format_violations(violations)
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{url} scrolls sideways by {overflow}px at {viewport['width']}px"
+            refused = [e for e in errors if "Content Security Policy" in e or "Refused" in e]
+            assert not refused, refused

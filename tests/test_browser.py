@@ -57,17 +57,7 @@ PAGES = {
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_every_page_passes_axe_on_desktop_and_phone(demo_site: tuple[Flask, str], browser: Any, name: str) -> None:
     _, base = demo_site
-    for viewport in ({"width": 1280, "height": 900}, {"width": 375, "height": 740}):
-        with browser_support.new_page(browser, viewport=viewport) as page:
-            errors: list[str] = []
-            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
-            page.goto(base + PAGES[name])
-            violations = browser_support.run_axe(page)
-            assert violations == [], browser_support.format_violations(violations)
-            # Reads on a phone: nothing wider than the screen.
-            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {viewport['width']}px"
-            assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+    browser_support.assert_page_is_usable(browser, base + PAGES[name])
 
 
 def test_every_page_is_valid_html(demo_site: tuple[Flask, str]) -> None:
