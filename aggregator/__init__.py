@@ -17,7 +17,7 @@ from flask_migrate import Migrate
 from . import db
 from .classify import Classifier
 from .config import INSTANCE_DIR, Settings, instance_secret_key
-from .errors import SourceConfigError
+from .errors import ConfigError, SourceConfigError
 from .sources import Catalog, load_catalog
 from .topics import TopicConfigError, TopicSet, load_topics
 
@@ -80,6 +80,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     test_config = dict(test_config or {})
     setting_names = {f.name for f in fields(Settings)}
     overrides = {key: test_config.pop(key) for key in list(test_config) if key in setting_names}
+    misspelt = sorted(key for key in test_config if key.islower())
+    if misspelt:  # Flask's own keys are upper case: a lower-case key must be a setting, probably misspelt
+        raise ConfigError(f"Unknown setting(s) {', '.join(misspelt)}; settings are: {', '.join(sorted(setting_names))}")
     settings = Settings.from_env(**overrides)
     configure_logging(settings.log_level)
 

@@ -64,3 +64,10 @@ def test_readme_configuration_table_is_current() -> None:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert markdown_table() in readme, "README's configuration table is stale: regenerate it from aggregator/config.py"
+
+
+def test_a_misspelt_setting_is_refused(tmp_path: object) -> None:
+    from aggregator import create_app
+
+    with pytest.raises(ConfigError, match="Unknown setting.*page_sise"):
+        create_app({"page_sise": 5})
