@@ -81,7 +81,7 @@ def poll_command(source_ids: tuple[str, ...], due: bool, progress: bool | None) 
             with lock:
                 bar.update(1, report.source_id)
 
-        reports = poller.poll_many(targets, done)
+        reports = poller.poll_many(targets, done, due_only=due)
     click.echo(_report_table(reports))
 
 

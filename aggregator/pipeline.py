@@ -108,12 +108,18 @@ class Poller:
 
     def poll_due(self, on_done: Callable[[PollReport], None] | None = None) -> list[PollReport]:
         self.sync_sources()
-        return self.poll_many(self.due_sources(), on_done)
+        return self.poll_many(self.due_sources(), on_done, due_only=True)
 
     def poll_many(
-        self, source_ids: Iterable[str], on_done: Callable[[PollReport], None] | None = None
+        self,
+        source_ids: Iterable[str],
+        on_done: Callable[[PollReport], None] | None = None,
+        due_only: bool = False,
     ) -> list[PollReport]:
-        """Poll the given sources concurrently, one host at a time each, and return their reports in order."""
+        """Poll the given sources concurrently, one host at a time each, and return their reports in order.
+
+        ``due_only``: skip a source that stopped being due since the list was made (another poller just polled it).
+        """
         ids = list(source_ids)
         groups: dict[str, list[str]] = defaultdict(list)
         for source_id in ids:
@@ -125,7 +131,7 @@ class Poller:
         def run_group(group: Sequence[str]) -> list[PollReport]:
             results = []
             for source_id in group:
-                report = self.poll_source(source_id)
+                report = self.poll_source(source_id, due_only)
                 if on_done:
                     on_done(report)
                 results.append(report)
@@ -157,18 +163,19 @@ class Poller:
 
     # ------------------------------------------------------------------ one source
 
-    def poll_source(self, source_id: str) -> PollReport:
+    def poll_source(self, source_id: str, due_only: bool = False) -> PollReport:
         started = time.monotonic()
         spec = self.catalog.source(source_id)
         if spec is None:
             return PollReport(source_id, "error", error=f"unknown source {source_id!r} (not in feeds.yaml)")
         try:
-            state = self._claim(spec)
+            state = self._claim(spec, due_only)
         except SQLAlchemyError as exc:
             log.error("source %s: database unavailable, poll skipped: %s", source_id, exc)
             return PollReport(source_id, "error", error=f"database unavailable: {exc.__class__.__name__}")
         if state is None:
-            return PollReport(source_id, "skipped", error="another poller is polling this source")
+            why = "not due any more, or another poller is polling it" if due_only else "another poller is polling it"
+            return PollReport(source_id, "skipped", error=why)
         log.info("polling %s (%s)", source_id, state.url)
         try:
             report = self._poll_claimed(spec, state)
@@ -182,14 +189,15 @@ class Poller:
         return PollReport(report.source_id, report.outcome, report.new, report.updated, report.unchanged,
                           report.error, seconds)
 
-    def _claim(self, spec: SourceSpec) -> _SourceState | None:
+    def _claim(self, spec: SourceSpec, due_only: bool = False) -> _SourceState | None:
         now = self.clock()
         with self.database.session_scope() as session:
             known = store.get_source(session, spec.id) is not None
         if not known:
             self.sync_sources()
         with self.database.session_scope() as session:
-            if not store.claim_source(session, spec.id, self.owner, now, self.settings.poll_lease_seconds):
+            lease = self.settings.poll_lease_seconds
+            if not store.claim_source(session, spec.id, self.owner, now, lease, due_only=due_only):
                 return None
             source = store.get_source(session, spec.id)
             assert source is not None

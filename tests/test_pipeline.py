@@ -297,3 +297,20 @@ def test_reclassify_applies_changed_rules(two_sources: Flask, tmp_path: Path) ->
     assert "Reclassified 3 item(s): 2 changed" in result.output
     with get_database(two_sources).session_scope() as session:
         assert session.scalar(select(func.count()).select_from(ItemTopic)) >= 4
+
+
+def test_a_source_polled_meanwhile_is_not_polled_again_by_a_due_poll(
+    two_sources: Flask, feed_server: FeedServer
+) -> None:
+    """Two schedulers list the same due source; the second must not refetch it right after the first."""
+    clock = Clock(NOW)
+    first, second = poller(two_sources, clock), poller(two_sources, clock)
+    first.sync_sources()
+    listed_by_second = second.due_sources()
+    assert "news" in listed_by_second
+    assert first.poll_many(["news"], due_only=True)[0].outcome == "ok"
+    report = second.poll_many(["news"], due_only=True)[0]
+    assert report.outcome == "skipped" and "not due" in (report.error or "")
+    assert len(feed_server.requests_to("/news.xml")) == 1
+    # An operator's explicit poll still polls at once.
+    assert second.poll_many(["news"])[0].outcome == "not-modified"

@@ -57,15 +57,21 @@ def due_source_ids(session: Session, now: datetime, lease_seconds: int) -> list[
     return list(session.scalars(query))
 
 
-def claim_source(session: Session, source_id: str, owner: str, now: datetime, lease_seconds: int) -> bool:
-    """Take the poll lease of a source atomically; False when another live poller holds it."""
+def claim_source(
+    session: Session, source_id: str, owner: str, now: datetime, lease_seconds: int, due_only: bool = False
+) -> bool:
+    """Take the poll lease of a source atomically; False when another live poller holds it, or (``due_only``)
+    when it is no longer due because another poller polled it a moment ago."""
     stale = now - timedelta(seconds=lease_seconds)
-    result = session.execute(
+    query = (
         update(Source)
         .where(Source.id == source_id)
         .where(or_(Source.polling_since.is_(None), Source.polling_since < stale))
-        .values(polling_owner=owner, polling_since=now)
-        .execution_options(synchronize_session=False)
+    )
+    if due_only:
+        query = query.where(or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+    result = session.execute(
+        query.values(polling_owner=owner, polling_since=now).execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
