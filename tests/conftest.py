@@ -105,6 +105,15 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test process (Debian's, through Playwright); each test opens its own context."""
+    from tests import browser_support
+
+    with browser_support.open_chromium() as chromium:
+        yield chromium
+
+
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     server = FeedServer().start()

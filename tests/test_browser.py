@@ -36,10 +36,6 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask,
     dispose_apps()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with browser_support.open_chromium() as chromium:
-        yield chromium
 
 
 PAGES = {

@@ -63,10 +63,6 @@ ACCESSIBLE_PAGE = f"""<!DOCTYPE html>
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with bs.open_chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

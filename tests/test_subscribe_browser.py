@@ -23,10 +23,6 @@ from tests.smtp_server import SMTPServer, smtp_server_fixture  # noqa: F401 - th
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with browser_support.open_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture

@@ -51,10 +51,6 @@ def trial_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
     app.extensions["aggregator.db"].dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with browser_support.open_chromium() as chromium:
-        yield chromium
 
 
 PAGES = {

@@ -115,10 +115,6 @@ def test_stored_items_hold_only_inert_text_and_allow_listed_html(hostile_site: t
 # ---------------------------------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with browser_support.open_chromium() as chromium:
-        yield chromium
 
 
 _DOM_PROBLEMS = """
