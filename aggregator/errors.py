@@ -31,7 +31,6 @@ class FetchError(AggregatorError):
     """A source could not be fetched. ``kind`` is a short stable label shown on /sources."""
 
     kind = "fetch"
-    retryable = True
 
 
 class FetchTimeout(FetchError):
@@ -60,7 +59,6 @@ class TooManyRedirects(FetchError):
 
 class RedirectRefused(FetchError):
     kind = "redirect-refused"
-    retryable = False
 
 
 class HTTPStatusError(FetchError):
@@ -85,12 +83,6 @@ class ParseError(AggregatorError):
         super().__init__(message)
         # For HTML served instead of a feed: the feed the page itself advertises, if any.
         self.feed_link = feed_link
-
-
-class StorageError(AggregatorError):
-    """The database refused or lost a write; the poll is retried later."""
-
-    kind = "storage"
 
 
 class DeliveryError(AggregatorError):

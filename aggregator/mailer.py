@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
 from .config import Settings
 from .errors import DeliveryError
@@ -88,14 +88,6 @@ def build_message(mail_from: str, outgoing: Outgoing) -> EmailMessage:
 
 class SMTPUnavailable(DeliveryError):
     """The mail server cannot be reached at all: every message would fail the same way, so stop and retry later."""
-
-
-class Transport(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
-
-    def send_raw(self, recipient: str, data: bytes, ident: str = "") -> None: ...
-
-    def close(self) -> None: ...
 
 
 def _recipients(message: EmailMessage) -> list[str]:

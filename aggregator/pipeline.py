@@ -29,7 +29,7 @@ from .classify import Classifier
 from .config import Settings
 from .db import Database
 from .domain import Conditional, Fetched, PollReport, SourceSpec
-from .errors import AggregatorError, FetchError, HTTPStatusError, ParseError
+from .errors import FetchError, HTTPStatusError, ParseError
 from .fetch import Fetcher, FetchLimits
 from .prepare import PreparePool, prepare
 from .sources import Catalog
@@ -307,7 +307,3 @@ class Poller:
         except SQLAlchemyError as exc:  # the lease expires on its own; the next poll retries
             log.error("source %s: could not record the failure either: %s", spec.id, exc)
         return PollReport(spec.id, "error", error=message)
-
-
-def describe_error(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, AggregatorError) else f"{exc.__class__.__name__}: {exc}"

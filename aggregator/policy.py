@@ -46,9 +46,3 @@ def next_poll_after_failure(
     if retry_after is not None:
         seconds = max(seconds, retry_after)
     return now + timedelta(seconds=seconds)
-
-
-def first_poll_at(now: datetime, interval: int, rng: random.Random | None = None) -> datetime:
-    """A new source is polled soon, spread over a short window so a fresh install does not burst."""
-    rng = rng or random.Random()
-    return now + timedelta(seconds=rng.uniform(0, min(60.0, interval * JITTER)))

@@ -193,11 +193,6 @@ def _finish(session: Session, delivery_id: int, owner: str, **values: Any) -> bo
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def set_message_id(session: Session, delivery_id: int, owner: str, message_id: str) -> None:
-    """Recorded before the send, so a resend after a crash carries the same Message-ID (clients fold duplicates)."""
-    _finish(session, delivery_id, owner, message_id=message_id)
-
-
 # Built once: the statement run after every message sent (thousands per run) skips SQLAlchemy's per-call
 # construction and cache-key work.
 _MARK_SENT = (
@@ -247,12 +242,6 @@ def mark_failed(session: Session, claimed: Claimed, owner: str, error: str, now:
         subscriber.status = "suspended"
         return True
     return False
-
-
-def delivery_counts(session: Session, week: str) -> dict[str, int]:
-    rows = session.execute(select(Delivery.status, func.count(Delivery.id)).where(Delivery.week == week)
-                           .group_by(Delivery.status))
-    return {status: int(count) for status, count in rows}
 
 
 def deliveries_of(session: Session, week: str) -> list[Delivery]:

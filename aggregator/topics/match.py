@@ -234,7 +234,6 @@ class TopicSet:
                 self._patterns.append((re.compile(pattern), required_literal(pattern), len(self._entries) - 1))
         self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
-        self._by_id = {t.id: t for t in self.topics}
 
     # -- scanning --------------------------------------------------------------------------
 
