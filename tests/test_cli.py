@@ -98,10 +98,24 @@ def test_classify_reads_a_file(app: Flask, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["topics"] == ["ms-research"]
 
 
-@pytest.mark.parametrize("command", ["poll", "reclassify"])
-def test_progress_bar_goes_to_stderr_only_when_asked(app: Flask, command: str) -> None:
-    result = app.test_cli_runner().invoke(args=[command, "--progress"])
-    assert result.exit_code == 0
+@pytest.mark.parametrize(
+    ("command", "label", "summary"),
+    [
+        ("poll", "Polling", "source  outcome"),
+        ("reclassify", "Reclassifying", "Reclassified 0 item(s)"),
+    ],
+)
+def test_progress_bar_goes_to_stderr_only_when_asked(
+    tmp_path: Path, sqlite_url: str, command: str, label: str, summary: str
+) -> None:
+    feeds = write_feeds_file(tmp_path / "feeds.yaml", [{"id": "x", "name": "X", "url": "http://127.0.0.1:9/x.xml"}])
+    runner = make_app(sqlite_url, feeds).test_cli_runner()
+    shown = runner.invoke(args=[command, "--progress"])
+    hidden = runner.invoke(args=[command, "--no-progress"])
+    assert shown.exit_code == hidden.exit_code == 0
+    assert label in shown.stderr and label not in shown.stdout  # the bar never mixes into the table on stdout
+    assert label not in hidden.stderr
+    assert summary in shown.stdout and summary in hidden.stdout
 
 
 @pytest.mark.parametrize("scheduler", ["--scheduler", "--no-scheduler"])

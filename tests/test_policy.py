@@ -32,7 +32,7 @@ def test_backoff_doubles_up_to_the_ceiling() -> None:
         9600,
         19200,
         38400,
-        76800 if 76800 <= 86400 else 86400,
+        76800,
         86400,
     ]
     assert policy.backoff_seconds(600, 1000, 3600) == 3600
