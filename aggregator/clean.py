@@ -154,7 +154,7 @@ def normalize_link(link: str | None) -> str | None:
     # Percent-encode what must be (spaces, quotes), keeping existing escapes: normalising twice changes nothing.
     path = quote(raw_path or "/", safe=_URL_SAFE_CHARS)
     if len(path) > 1:
-        path = path.rstrip("/")
+        path = path.rstrip("/") or "/"  # "//" is the root, as "/" is: normalising twice changes nothing
     # http and https versions of one page are one story.
     return urlunsplit(("https", host, path, urlencode(sorted(query)), ""))
 

@@ -26,6 +26,8 @@ SPEC = SourceSpec(id="s", name="S", url="https://s.example/feed", evidence_type=
             "https://news.example/story?a=1",
         ),
         ("https://example.org:443/x?b=2&a=1", "https://example.org/x?a=1&b=2"),
+        ("HTTP://0//", "https://0/"),  # found by hypothesis: a path of only slashes is the root
+        ("http://example.org//", "https://example.org/"),
         ("javascript:alert(1)", None),
         ("data:text/html,<script>", None),
         ("mailto:a@b.c", None),
