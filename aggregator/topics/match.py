@@ -43,26 +43,24 @@ from __future__ import annotations
 import functools
 import operator
 import re
-import string
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, NamedTuple
 
+from .prefilter import build_prefilter, emit_trie, insert_term
 from .rules import (
     FIELDS,
-    WORD_CHAR,
     WORD_CLASS_BODY,
     RuleSet,
     Topic,
     TopicConfigError,
-    is_cjk,
     parse_config,
     required_literal,
     starts_with_word_char,
     term_atoms,
 )
-from .text import Folded, fold, fold_term, html_to_text, normalise_sentence, remove_boilerplate, sentence_bounds
+from .text import Folded, fold, html_to_text, normalise_sentence, remove_boilerplate, sentence_bounds
 
 __all__ = ["Document", "Hit", "TopicMatch", "TopicSet", "load_topics"]
 
@@ -80,8 +78,10 @@ class Document:
     boilerplate: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """One term found in one field of an item: what the page highlights and "why this item is here"
+    lists. A named tuple: items are classified by the hundred thousand."""
+
     field: str  # title | summary | content | categories
     term_list: str
     term: str  # the rule's term (or pattern)
@@ -116,8 +116,6 @@ class TopicMatch:
 
 # --- compilation ----------------------------------------------------------------------------
 
-_TERMINAL = ""  # trie key for "a term ends here"
-
 
 @dataclass(frozen=True)
 class _Entry:
@@ -126,149 +124,145 @@ class _Entry:
     owners: tuple[tuple[str, str], ...]
 
 
-def _insert(trie: dict[str, Any], atoms: Sequence[str], entry_id: int) -> None:
-    node = trie
-    for atom in atoms:
-        node = node.setdefault(atom, {})
-    node.setdefault(_TERMINAL, entry_id)  # identical atoms → the first entry (owners are merged)
-
-
-def _depth(node: dict[str, Any]) -> int:
-    return max((1 + _depth(child) for key, child in node.items() if key != _TERMINAL), default=0)
-
-
-def _emit(node: dict[str, Any], group_entries: list[int]) -> str:
-    """Regex for a trie node; longer continuations are tried before a term ends here."""
-    children = sorted(((k, v) for k, v in node.items() if k != _TERMINAL), key=lambda kv: -_depth(kv[1]))
-    alts = [atom + _emit(child, group_entries) for atom, child in children]
-    if _TERMINAL in node:
-        group_entries.append(node[_TERMINAL])
-        alts.append("()")
-    if len(alts) == 1:
-        return alts[0]
-    return "(?:" + "|".join(alts) + ")"
-
-
 def _compile_trie(
     items: list[tuple[tuple[str, ...], int]],
 ) -> tuple[re.Pattern[str] | None, list[int], re.Pattern[str] | None, list[int]]:
-    """Compile many terms into two regexes, each a trie of the terms.
+    """Compile many terms into two regexes, each a trie of the terms (the scan of text the
+    prefilter does not cover: non-ASCII text).
 
     The main one, for terms starting with a (non-CJK) word character, is
     ``[\\W<CJK>](?:trie)``: it consumes the character *before* the term. Starting with a
     character class lets the regex engine skip quickly to the next non-word character, instead of
-    trying every term at every position (several times faster on ordinary text). The text is
-    given a leading newline so that a term at the very start is found. The other regex holds
-    terms starting with a CJK or punctuation character and is only run on text that has them.
-
-    Every term ends in an empty capture group, numbered in emission order, so ``m.lastindex``
-    names the term that matched (``group_entries[lastindex - 1]``).
+    trying every term at every position. The text is given a leading newline so that a term at the
+    very start is found. The other regex holds terms starting with a CJK or punctuation character
+    and is only run on text that has them.
     """
     word_trie: dict[str, Any] = {}
     other_trie: dict[str, Any] = {}
     for atoms, entry_id in items:
-        _insert(word_trie if starts_with_word_char(atoms) else other_trie, atoms, entry_id)
+        insert_term(word_trie if starts_with_word_char(atoms) else other_trie, atoms, entry_id)
     word_groups: list[int] = []
     other_groups: list[int] = []
-    word_rx = re.compile(f"[{WORD_CLASS_BODY}]" + _emit(word_trie, word_groups)) if word_trie else None
-    other_rx = re.compile(_emit(other_trie, other_groups)) if other_trie else None
+    word_rx = re.compile(f"[{WORD_CLASS_BODY}]" + emit_trie(word_trie, word_groups)) if word_trie else None
+    other_rx = re.compile(emit_trie(other_trie, other_groups)) if other_trie else None
     return word_rx, word_groups, other_rx, other_groups
 
 
-@dataclass
-class _RawHit:
-    start: int
-    end: int
-    entry: int
+# A hit inside the classifier is a plain tuple (start, end, field, term list, term), offsets in the
+# folded text: items are classified by the hundred thousand, and a tuple costs a fraction of an object.
+_Hit = tuple[int, int, str, str, str]
+_START: Final = 0
+_END: Final = 1
+_FIELD: Final = 2
+_LIST: Final = 3
+_TERM: Final = 4
+_RawHit = tuple[int, int, int]  # (start, end, entry)
 
 
-@dataclass
-class _Hit:
-    start: int  # in the folded concatenated text
-    end: int
-    field: str
-    term_list: str
-    term: str
+_START_AND_LIST = operator.itemgetter(_START, _LIST)
+
+
+def _by_start_then_longest(h: _Hit) -> tuple[int, int]:
+    return h[_START], -h[_END]
 
 
 class TopicSet:
     """Compiled topic rules. Build with ``load_topics(config)``; thread-safe and reusable."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, use_prefilter: bool = True) -> None:
         self.rules = rules
         self.topics: tuple[Topic, ...] = rules.topics
         self._labels = tuple((name, tl.label) for name, tl in rules.term_lists.items())
-        entries: list[_Entry] = []
         by_key: dict[tuple[bool, tuple[str, ...]], int] = {}
         folded_items: list[tuple[tuple[str, ...], int]] = []
         cased_items: list[tuple[tuple[str, ...], int]] = []
-        owners: dict[int, list[tuple[str, str]]] = {}
+        owners: list[list[tuple[str, str]]] = []
+        keyed_terms: list[tuple[str, str, bool, tuple[str, ...], int]] = []
         for tl in rules.term_lists.values():
             for match_case, terms in ((False, tl.terms), (True, tl.exact_case_terms)):
                 for term in terms:
                     atoms = term_atoms(term, match_case)
                     key = (match_case, atoms)
                     if key not in by_key:
-                        by_key[key] = len(entries)
-                        entries.append(_Entry(()))
+                        by_key[key] = len(owners)
+                        owners.append([])
                         (cased_items if match_case else folded_items).append((atoms, by_key[key]))
-                    owners.setdefault(by_key[key], [])
                     if (tl.name, term) not in owners[by_key[key]]:
                         owners[by_key[key]].append((tl.name, term))
-        self._entries = [_Entry(tuple(owners[i])) for i in range(len(entries))]
+                    keyed_terms.append((tl.name, term, match_case, atoms, by_key[key]))
+        self._entries = [_Entry(tuple(o)) for o in owners]
         self._term_items = {"folded": folded_items, "cased": cased_items}
         self._rx_folded, self._groups_folded, self._rx_folded_other, self._groups_folded_other = _compile_trie(
             folded_items
         )
         self._rx_cased, self._groups_cased, self._rx_cased_other, self._groups_cased_other = _compile_trie(cased_items)
-        self._keyed = _keyed(rules, self._term_items)
         other_first = {atoms[0] for atoms, _ in folded_items + cased_items if not starts_with_word_char(atoms)}
         # a cheap test for "this text may hold a term that starts with CJK or punctuation"
         self._other_first = re.compile("|".join(sorted(other_first))) if other_first else None
-        # raw patterns: one combined regex to find candidates, then the pattern that matched
         # raw patterns, each with a literal it requires (a cheap `in` test before the regex runs)
         self._patterns: list[tuple[re.Pattern[str], str | None, int]] = []
         for tl in rules.term_lists.values():
             for pattern in tl.patterns:
                 self._entries.append(_Entry(((tl.name, pattern),)))
                 self._patterns.append((re.compile(pattern), required_literal(pattern), len(self._entries) - 1))
+        # ``use_prefilter=False`` scans every text with the full regexes (the tests compare the two)
+        self._prefilter = build_prefilter(keyed_terms) if use_prefilter else None
+        self._gate = self._gate_groups()
+        # per topic, for each requirement, the lists of which one must have a hit (a cheap first test)
+        self._needs = {t.id: tuple(frozenset(req.list_names) for req in t.requirements) for t in self.topics}
         self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
 
+    def _gate_groups(self) -> frozenset[int] | None:
+        """Prefilter groups of which one must occur for any topic to match: for each topic, the terms of
+        its most selective requirement (the one with the fewest terms). None: no such shortcut."""
+        if self._prefilter is None:
+            return None
+        lists = self.rules.term_lists
+        gate: set[str] = set()
+        for topic in self.topics:
+            if not topic.requirements:
+                continue  # never matches on its own
+            req = min(
+                topic.requirements,
+                key=lambda r: sum(len(lists[n].terms) + len(lists[n].exact_case_terms) for n in r.list_names),
+            )
+            gate.update(req.list_names)
+        if any(lists[name].patterns for name in gate):
+            return None  # a raw pattern is not in the prefilter
+        return self._prefilter.groups_holding(gate)
+
     # -- scanning --------------------------------------------------------------------------
 
-    def _scan(self, folded: Folded) -> list[_RawHit]:
-        """All term hits in ``folded`` (leftmost-longest per regex), unsorted."""
+    def _scan(self, folded: Folded, gated: bool = False) -> list[_RawHit]:
+        """All term hits in ``folded`` (leftmost-longest per regex), unsorted. ``gated``: return
+        nothing at once when no term that every match needs can occur."""
         hits: list[_RawHit] = []
         append = hits.append
-        if self._keyed is not None and folded.plain.isascii():
-            # Prefilter (in C): the words of the text against the first words of the terms; only
-            # the small regexes of the terms whose first word occurs are run.
-            seen: set[tuple[int, int, int]] = set()
-            for group in self._keyed.groups(folded.plain):
-                entries = group.entries
-                for m in group.rx.finditer(folded.cased if group.cased else folded.folded):
-                    key = (m.start(), m.end(), entries[m.lastindex - 1])  # type: ignore[operator]
-                    if key not in seen:  # a term can sit in two groups (KYV-101 under kyv and kyv101)
-                        seen.add(key)
-                        append(_RawHit(*key))
+        prefilter = self._prefilter
+        if prefilter is not None and folded.plain.isascii():
+            gate = self._gate if gated else None
+            hits = prefilter.find(folded.folded, folded.cased, gate)
+            if not hits and gate is not None:
+                return hits  # no term that every topic needs (the gate holds no raw pattern)
+            append = hits.append
         else:
-            for rx, text, groups in (
+            for rx, text, groups_ in (
                 (self._rx_folded, folded.folded, self._groups_folded),
                 (self._rx_cased, folded.cased, self._groups_cased),
             ):
                 if rx is not None:
                     # the leading "\n" is consumed as the character before a term: offsets shift by -1
                     for m in rx.finditer("\n" + text):
-                        append(_RawHit(m.start(), m.end() - 1, groups[m.lastindex - 1]))  # type: ignore[operator]
-        if self._other_first is not None and not folded.plain.isascii() and self._other_first.search(folded.folded):
-            for rx, text, groups in (
-                (self._rx_folded_other, folded.folded, self._groups_folded_other),
-                (self._rx_cased_other, folded.cased, self._groups_cased_other),
-            ):
-                if rx is not None:
-                    for m in rx.finditer(text):
-                        append(_RawHit(m.start(), m.end(), groups[m.lastindex - 1]))  # type: ignore[operator]
+                        append((m.start(), m.end() - 1, groups_[m.lastindex - 1]))  # type: ignore[operator]
+            if self._other_first is not None and self._other_first.search(folded.folded):
+                for rx, text, groups_ in (
+                    (self._rx_folded_other, folded.folded, self._groups_folded_other),
+                    (self._rx_cased_other, folded.cased, self._groups_cased_other),
+                ):
+                    if rx is not None:
+                        for m in rx.finditer(text):
+                            append((m.start(), m.end(), groups_[m.lastindex - 1]))  # type: ignore[operator]
         if self._patterns:
             text = folded.cased
             for pattern, literal, entry in self._patterns:
@@ -276,7 +270,7 @@ class TopicSet:
                     continue
                 for m in pattern.finditer(text):
                     if m.end() > m.start():
-                        append(_RawHit(m.start(), m.end(), entry))
+                        append((m.start(), m.end(), entry))
         return hits
 
     # -- classification --------------------------------------------------------------------
@@ -292,7 +286,7 @@ class TopicSet:
                 value = html_to_text(raw if isinstance(raw, str) else str(raw))
                 if keys and name != "title":
                     value = remove_boilerplate(value, keys)
-            parts.append(value.replace("\x00", " "))
+            parts.append(value.replace("\x00", " ") if "\x00" in value else value)
         starts = []
         pos = 0
         for part in parts:
@@ -300,23 +294,33 @@ class TopicSet:
             pos += len(part) + len(FIELD_SEP)
         return FIELD_SEP.join(parts), starts
 
-    def _hits(self, folded: Folded, starts: list[int]) -> list[_Hit]:
-        raw = self._scan(folded)
+    def _hits(self, folded: Folded, starts: list[int], gated: bool = False) -> list[_Hit]:
+        raw = self._scan(folded, gated)
+        if not raw:
+            return []
+        entries = self._entries
         out: list[_Hit] = []
-        for r in raw:
-            field_name = FIELDS[bisect_right(starts, r.start) - 1]
-            for list_name, term in self._entries[r.entry].owners:
-                out.append(_Hit(r.start, r.end, field_name, list_name, term))
+        append = out.append
+        if len(starts) > 1:
+            for start, end, entry in raw:
+                field_name = FIELDS[bisect_right(starts, start) - 1]
+                for list_name, term in entries[entry].owners:
+                    append((start, end, field_name, list_name, term))
+        else:
+            field_name = FIELDS[0]
+            for start, end, entry in raw:
+                for list_name, term in entries[entry].owners:
+                    append((start, end, field_name, list_name, term))
         if len(out) > 1:
             # within one list, overlapping hits (e.g. "CAR-T cells" as "CAR T cell*" and as
             # "CAR T") count once: keep the leftmost, longest
-            out.sort(key=lambda h: (h.start, -h.end))
+            out.sort(key=_by_start_then_longest)
             last_end: dict[str, int] = {}
             kept = []
             for h in out:
-                if last_end.get(h.term_list, -1) > h.start:
+                if last_end.get(h[_LIST], -1) > h[_START]:
                     continue
-                last_end[h.term_list] = h.end
+                last_end[h[_LIST]] = h[_END]
                 kept.append(h)
             out = kept
         return out
@@ -325,17 +329,23 @@ class TopicSet:
         """The topics ``doc`` belongs to, in topic order. Never raises on odd text."""
         text, starts = self._prepare(doc)
         folded = fold(text)
-        hits = self._hits(folded, starts)
+        hits = self._hits(folded, starts, gated=True)
         if not hits:
             return []
         by_list: dict[str, list[_Hit]] = {}
         for h in hits:
-            by_list.setdefault(h.term_list, []).append(h)
+            if h[_LIST] in by_list:
+                by_list[h[_LIST]].append(h)
+            else:
+                by_list[h[_LIST]] = [h]
         matched: dict[str, tuple[float, list[_Hit]]] = {}
+        state = _ItemState(by_list, folded, starts)
         for topic in self.topics:
-            result = self._match_topic(topic, by_list, folded, starts)
-            if result is not None:
-                matched[topic.id] = result
+            # a requirement with no hit at all in its lists: the topic cannot match
+            if all(not needed.isdisjoint(by_list) for needed in self._needs[topic.id]):
+                result = self._match_topic(topic, state)
+                if result is not None:
+                    matched[topic.id] = result
         # implications, to a fixed point
         changed = True
         while changed:
@@ -348,26 +358,29 @@ class TopicSet:
                         matched[topic.id] = matched[source]
                         changed = True
                         break
+        if not matched:
+            return []
         out = []
-        cache: dict[int, Hit] = {}
+        public: dict[_Hit, Hit] = {}
+        shown: dict[tuple[_Hit, ...], tuple[Hit, ...]] = {}
         for topic in self.topics:
             if topic.id in matched:
                 score, used = matched[topic.id]
-                out.append(TopicMatch(topic.id, round(score, 3), self._public_hits(used, folded, cache), self._labels))
+                key = tuple(used)
+                hits_shown = shown.get(key)
+                if hits_shown is None:
+                    hits_shown = shown[key] = self._public_hits(used, folded, public)
+                out.append(TopicMatch(topic.id, round(score, 3), hits_shown, self._labels))
         return out
 
-    def _public_hits(self, used: Iterable[_Hit], folded: Folded, cache: dict[int, Hit]) -> tuple[Hit, ...]:
-        seen = set()
+    @staticmethod
+    def _public_hits(used: Iterable[_Hit], folded: Folded, cache: dict[_Hit, Hit]) -> tuple[Hit, ...]:
         out = []
-        for h in sorted(used, key=lambda h: (h.start, h.term_list)):
-            key = id(h)
-            if key in seen:
-                continue
-            seen.add(key)
-            hit = cache.get(key)
+        for h in sorted(set(used), key=_START_AND_LIST):
+            hit = cache.get(h)
             if hit is None:
-                ps, pe = folded.to_plain(h.start, h.end)
-                hit = cache[key] = Hit(h.field, h.term_list, h.term, folded.plain[ps:pe])
+                ps, pe = folded.to_plain(h[_START], h[_END])
+                hit = cache[h] = Hit(h[_FIELD], h[_LIST], h[_TERM], folded.plain[ps:pe])
             out.append(hit)
         return tuple(out)
 
@@ -387,46 +400,51 @@ class TopicSet:
                     return []
         return hits
 
-    def _match_topic(
-        self, topic: Topic, by_list: Mapping[str, list[_Hit]], folded: Folded, starts: list[int]
-    ) -> tuple[float, list[_Hit]] | None:
+    def _match_topic(self, topic: Topic, state: _ItemState) -> tuple[float, list[_Hit]] | None:
         if not topic.requirements:
             return None
-        masks = sorted((h.start, h.end) for name in topic.ignore for h in by_list.get(name, ()))
-        passing = self._passing_spans(topic, by_list, masks, folded, starts)
+        live = state.live(topic.ignore, self)
+        passing = state.passing(topic, self)
         weights = topic.field_weights
         total = 0.0
         used: list[_Hit] = []
         for req in topic.requirements:
             score = 0.0
             title_hit = False
-            req_hits: list[_Hit] = []
+            fields = req.fields
             for ref in req.lists:
-                for h in self._live_hits(ref.name, by_list, masks):
-                    if h.field not in req.fields:
+                hits = live.get(ref.name)
+                if not hits:
+                    continue
+                for h in hits:
+                    field_name = h[_FIELD]
+                    if field_name not in fields:
                         continue
-                    w = weights[h.field] * ref.weight
+                    w = weights[field_name] * ref.weight
                     if passing and _overlaps(h, passing):
                         score += w * topic.passing_weight  # counts a little; not shown as a reason
                         continue
                     if w > 0:
-                        title_hit = title_hit or h.field == "title"
+                        title_hit = title_hit or field_name == "title"
                         score += w
-                        req_hits.append(h)
+                        used.append(h)
             needed = req.min_score
             if req.rivals and not title_hit:
                 for rival in req.rivals:
-                    if any(h.field == "title" for h in self._live_hits(rival, by_list, masks)):
+                    hits = live.get(rival)
+                    if hits and any(h[_FIELD] == "title" for h in hits):
                         needed = req.min_score_with_rival_in_title
                         break
             if score < needed or score <= 0:
                 return None
             total += score
-            used += req_hits
         for name in topic.none_of:
+            hits = live.get(name)
+            if not hits:
+                continue
             veto = 0.0
-            for h in self._live_hits(name, by_list, masks):
-                w = weights[h.field]
+            for h in hits:
+                w = weights[h[_FIELD]]
                 if passing and _overlaps(h, passing):
                     w *= topic.passing_weight
                 veto += w
@@ -447,19 +465,19 @@ class TopicSet:
         for name in topic.passing_cues:
             scope = self.rules.term_lists[name].cue_scope
             for h in self._live_hits(name, by_list, masks):
-                fi = bisect_right(starts, h.start) - 1
+                fi = bisect_right(starts, h[_START]) - 1
                 f_start = starts[fi]
                 f_end = starts[fi + 1] - len(FIELD_SEP) if fi + 1 < len(starts) else len(folded.folded)
                 if fi not in bounds_cache:
                     bounds_cache[fi] = sentence_bounds(folded.folded, f_start, f_end)
                 bounds = bounds_cache[fi]
-                k = bisect_right(bounds, h.start) - 1
+                k = bisect_right(bounds, h[_START]) - 1
                 s_start = bounds[k]
                 if scope == "rest_of_field":
                     s_end = f_end
                 else:
                     s_end = bounds[k + 1] if k + 1 < len(bounds) else f_end
-                spans.append((s_start, max(s_end, h.end)))
+                spans.append((s_start, max(s_end, h[_END])))
         spans.sort()
         return spans
 
@@ -477,12 +495,12 @@ class TopicSet:
             return []
         by_list: dict[str, list[_Hit]] = {}
         for h in hits:
-            by_list.setdefault(h.term_list, []).append(h)
-        masks = sorted((h.start, h.end) for name in self._all_ignore for h in by_list.get(name, ()))
+            by_list.setdefault(h[_LIST], []).append(h)
+        masks = sorted((h[_START], h[_END]) for name in self._all_ignore for h in by_list.get(name, ()))
         spans = []
         for name in self._positive_lists:
             for h in self._live_hits(name, by_list, masks):
-                spans.append(folded.to_plain(h.start, h.end))
+                spans.append(folded.to_plain(h[_START], h[_END]))
         spans.sort()
         merged: list[tuple[int, int]] = []
         for s, e in spans:
@@ -496,154 +514,70 @@ class TopicSet:
         return merged
 
 
-_FIRST4 = operator.itemgetter(slice(0, 4))
-_FIRSTK = operator.itemgetter(slice(0, 7))
-_PUNCT_TO_SPACE = bytes.maketrans(
-    bytes(range(0, 33)) + string.punctuation.encode("ascii") + b"\x7f",
-    b" " * (33 + len(string.punctuation) + 1),
-)
+class _ItemState:
+    """What the topics of one item share: its hits by list, and (computed once per combination of
+    ``ignore`` lists, on first use) the trap masks, the hits that survive them, and the passing-mention
+    spans."""
 
+    __slots__ = ("by_list", "folded", "starts", "_masks", "_live", "_passing")
 
-def _anchor_tokens(term: str) -> list[str]:
-    """The words of a folded term as the prefilter sees text: split at spaces and punctuation."""
-    return term.translate({ord(c): " " for c in string.punctuation if c != "*"}).split()
+    def __init__(self, by_list: dict[str, list[_Hit]], folded: Folded, starts: list[int]) -> None:
+        self.by_list = by_list
+        self.folded = folded
+        self.starts = starts
+        self._masks: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        self._live: dict[tuple[str, ...], dict[str, list[_Hit]]] = {}
+        self._passing: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, int]]] = {}
 
+    def masks(self, ignore: tuple[str, ...]) -> list[tuple[int, int]]:
+        found = self._masks.get(ignore)
+        if found is None:
+            by_list = self.by_list
+            found = self._masks[ignore] = sorted(
+                (h[_START], h[_END]) for name in ignore if name in by_list for h in by_list[name]
+            )
+        return found
 
-_K = 7  # prefix length of the prefilter's keys
+    def live(self, ignore: tuple[str, ...], topic_set: TopicSet) -> dict[str, list[_Hit]]:
+        """List name → its hits that survive the traps of ``ignore`` and its ``disabled_by`` lists."""
+        found = self._live.get(ignore)
+        if found is None:
+            masks = self.masks(ignore)
+            by_list = self.by_list
+            found = self._live[ignore] = {name: topic_set._live_hits(name, by_list, masks) for name in by_list}
+        return found
 
-
-def _anchor_keys(term: str, match_case: bool) -> tuple[int, set[str]] | None:
-    """The prefilter keys of a term: its first word (as the prefilter splits text) cut to ``_K``
-    letters, or to 4 for short wildcard words ("tumor*"). None: no key can be guaranteed."""
-    folded = fold_term(term.strip(), casefold=not match_case)
-    if not folded.isascii():
-        return None
-    words = _anchor_tokens(folded)
-    if not words:
-        return None
-    first = words[0]
-    wild = first.endswith("*")
-    first = first.rstrip("*")
-    if not first:
-        return None
-    if wild and len(first) < _K:
-        return (4, {first[:4]}) if len(first) >= 4 else None
-    variants = {first}
-    if len(words) == 1:
-        variants |= {first + "s", first + "es"}  # plurals
-    elif first[-1].isdigit() != words[1][0].isdigit():
-        variants.add(first + words[1].rstrip("*"))  # "KYV-101" also as "KYV101"
-    return _K, {v[:_K] for v in variants}
-
-
-class _Group:
-    """The terms sharing one prefilter key, compiled to one small regex that starts with their
-    common literal prefix (so the regex engine can jump straight to it)."""
-
-    __slots__ = ("rx", "entries", "cased")
-
-    def __init__(self, items: list[tuple[tuple[str, ...], int]], cased: bool) -> None:
-        self.cased = cased
-        prefix: list[str] = []
-        for column in zip(*(atoms for atoms, _ in items), strict=False):
-            atom = column[0]
-            if any(a != atom for a in column) or not _is_literal_atom(atom):
-                break
-            prefix.append(atom)
-        # keep at least one atom to continue with, so that terms equal to the prefix still end
-        # with their boundary check
-        while prefix and any(len(atoms) <= len(prefix) for atoms, _ in items):
-            prefix.pop()
-        lit = "".join(prefix)
-        trie: dict[str, Any] = {}
-        for atoms, entry in items:
-            _insert(trie, atoms[len(prefix) :], entry)
-        self.entries: list[int] = []
-        body = _emit(trie, self.entries)
-        word_start = starts_with_word_char(items[0][0])
-        if lit and word_start:
-            # literal first (fast search), then "not preceded by a word character"
-            pattern = f"{lit}(?<!{WORD_CHAR}{lit})" + body
-        elif word_start:
-            pattern = f"(?<!{WORD_CHAR})" + body
-        else:
-            pattern = lit + body
-        self.rx = re.compile(pattern)
-
-
-def _is_literal_atom(atom: str) -> bool:
-    return len(atom) == 1 or (len(atom) == 2 and atom[0] == "\\")
-
-
-class _Keyed:
-    """Prefilter keys → term groups, for ASCII text (all of it in C up to the few keys found)."""
-
-    def __init__(self, key_items: Mapping[tuple[bool, int, str], list[tuple[tuple[str, ...], int]]]) -> None:
-        cache: dict[tuple[bool, frozenset[int]], _Group] = {}
-        self.keys: dict[tuple[bool, int], dict[bytes, _Group]] = {(c, k): {} for c in (False, True) for k in (4, _K)}
-        for (cased, k, key), items in key_items.items():
-            ident = (cased, frozenset(e for _, e in items))
-            if ident not in cache:
-                cache[ident] = _Group(items, cased)
-            self.keys[(cased, k)][key.encode("ascii")] = cache[ident]
-        self.sets = {ck: frozenset(d) for ck, d in self.keys.items()}
-        self.has_short = bool(self.sets[(False, 4)] or self.sets[(True, 4)])
-
-    def groups(self, plain: str) -> set[_Group]:
-        words = plain.encode("ascii").translate(_PUNCT_TO_SPACE).split()
-        out: set[_Group] = set()
-        long = set(map(_FIRSTK, words))
-        for cased, prefixes in ((True, long), (False, set(map(bytes.lower, long)))):
-            table = self.keys[(cased, _K)]
-            for key in self.sets[(cased, _K)].intersection(prefixes):
-                out.add(table[key])
-        if self.has_short:
-            short = set(map(_FIRST4, words))
-            for cased, prefixes in ((True, short), (False, set(map(bytes.lower, short)))):
-                table = self.keys[(cased, 4)]
-                for key in self.sets[(cased, 4)].intersection(prefixes):
-                    out.add(table[key])
-        return out
-
-
-def _keyed(rules: RuleSet, items: Mapping[str, list[tuple[tuple[str, ...], int]]]) -> _Keyed | None:
-    """Group the terms by prefilter key; None if some term cannot be keyed (then the big regexes run)."""
-    entry_of = {(mode == "cased", atoms): entry for mode, lst in items.items() for atoms, entry in lst}
-    key_items: dict[tuple[bool, int, str], list[tuple[tuple[str, ...], int]]] = {}
-    for tl in rules.term_lists.values():
-        for match_case, terms in ((False, tl.terms), (True, tl.exact_case_terms)):
-            for term in terms:
-                if any(is_cjk(c) for c in term):
-                    continue  # never matches ASCII text, which is where this runs
-                found = _anchor_keys(term, match_case)
-                if found is None:
-                    return None
-                k, variants = found
-                atoms = term_atoms(term, match_case)
-                item = (atoms, entry_of[(match_case, atoms)])
-                for v in variants:
-                    lst = key_items.setdefault((match_case, k, v), [])
-                    if item not in lst:
-                        lst.append(item)
-    return _Keyed(key_items)
+    def passing(self, topic: Topic, topic_set: TopicSet) -> list[tuple[int, int]]:
+        by_list = self.by_list
+        if not topic.passing_cues or all(name not in by_list for name in topic.passing_cues):
+            return []
+        key = (topic.passing_cues, topic.ignore)
+        found = self._passing.get(key)
+        if found is None:
+            found = self._passing[key] = topic_set._passing_spans(
+                topic, by_list, self.masks(topic.ignore), self.folded, self.starts
+            )
+        return found
 
 
 def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:
     """A trap span hides a hit it overlaps, unless the hit is longer and contains it
     ("BMS-986353" is not hidden by the trap "MS-98...")."""
+    start, end = h[_START], h[_END]
     for s, e in masks:
-        if s >= h.end:
+        if s >= end:
             return False
-        if e > h.start and not (h.start <= s and e <= h.end and e - s < h.end - h.start):
+        if e > start and not (start <= s and e <= end and e - s < end - start):
             return True
     return False
 
 
 def _overlaps(h: _Hit, spans: list[tuple[int, int]]) -> bool:
+    start, end = h[_START], h[_END]
     for s, e in spans:
-        if s >= h.end:
+        if s >= end:
             return False
-        if e > h.start:
+        if e > start:
             return True
     return False
 
@@ -658,10 +592,10 @@ def _boilerplate_keys(sentences: frozenset[str]) -> frozenset[str]:
     return frozenset(keys)
 
 
-def load_topics(config: Mapping[str, Any]) -> TopicSet:
+def load_topics(config: Mapping[str, Any], use_prefilter: bool = True) -> TopicSet:
     """Validate and compile ``{"term_lists": {...}, "topics": [...]}``; raises ``TopicConfigError``."""
     rules = parse_config(config)
     try:
-        return TopicSet(rules)
+        return TopicSet(rules, use_prefilter)
     except re.error as exc:  # pragma: no cover - terms are escaped; would be a bug in the compiler
         raise TopicConfigError(f"topic rules: could not compile the term lists: {exc}") from exc

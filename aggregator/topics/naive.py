@@ -31,16 +31,16 @@ class NaiveTopicSet(TopicSet):
             prefix = f"(?<!{WORD_CHAR})" if starts_with_word_char(atoms) else ""
             self._naive.append((re.compile(prefix + "".join(atoms)), cased, entry))
 
-    def _scan(self, folded: Folded) -> list[_RawHit]:
+    def _scan(self, folded: Folded, gated: bool = False) -> list[_RawHit]:
         hits: list[_RawHit] = []
         for rx, cased, entry in self._naive:
             text = folded.cased if cased else folded.folded
             for m in rx.finditer(text):
-                hits.append(_RawHit(m.start(), m.end(), entry))
+                hits.append((m.start(), m.end(), entry))
         for pattern, _literal, entry in self._patterns:
             for m in pattern.finditer(folded.cased):
                 if m.end() > m.start():
-                    hits.append(_RawHit(m.start(), m.end(), entry))
+                    hits.append((m.start(), m.end(), entry))
         # overlapping hits are resolved downstream exactly as for the compiled scan (per-list
         # de-duplication, traps hide what they overlap)
         return hits

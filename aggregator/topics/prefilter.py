@@ -1,0 +1,256 @@
+"""Which terms could occur in a text: one Aho-Corasick pass in C, before any regular expression runs.
+
+Most items of most feeds are about something else, so the classifier's cost is mostly the cost of
+finding out that nothing matches. Every term is indexed under the beginning of the first word it starts
+with (up to 7 letters: ``multipl`` for "multiple sclerosis", ``car`` for "CAR T"); the terms sharing
+one such key form a *group*, compiled to one small regex that starts with their common literal text.
+For an item, the text is lower-cased with every ASCII character that is not a letter or digit turned
+into a space, and one pass of an Aho-Corasick automaton (pyahocorasick, in C) finds every place where
+a key stands, as a whole word (``" car "``) or a word start (``" multipl"``). Only there does a
+group's regex run, anchored (``Pattern.match`` at that offset), with the real rules (case, separators,
+plurals, boundaries). An item with no key of the terms some requirement of every topic needs (the
+*gate*, see ``match.py``) is done after that one pass.
+
+The prefilter may let through a group that does not match (``cars`` for the terms of ``car``, or the
+lower-cased ``ms`` for the exact-case ``MS``): the group's regex decides. It must never drop a group
+that could match; ``tests/test_topics.py`` checks it against the full-regex scan on the evaluation
+set and on generated text.
+
+It covers ASCII text (after folding, which drops accents); other text (Greek, Cyrillic, CJK, or a
+stray symbol) goes to the full-regex scan in ``match.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import ahocorasick
+
+from .rules import WORD_CHAR, is_cjk, starts_with_word_char
+from .text import fold_term
+
+__all__ = ["Group", "Prefilter", "build_prefilter", "insert_term", "emit_trie"]
+
+_TERMINAL = ""  # trie key for "a term ends here"
+
+# Every ASCII character that is not a letter or digit becomes a space: the text's words are then
+# exactly the runs between spaces, and " car " finds "car" as a whole word. (A bytes table: bytes.translate
+# is several times faster than str.translate with a mapping.)
+_NOT_ALNUM = bytes.maketrans(
+    bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum())),
+    b" " * sum(1 for c in range(256) if not (c < 128 and chr(c).isalnum())),
+)
+_TERM_SPLIT = str.maketrans({c: " " for c in string.punctuation if c != "*"})
+
+
+def insert_term(trie: dict[str, Any], atoms: Sequence[str], entry: int) -> None:
+    node = trie
+    for atom in atoms:
+        node = node.setdefault(atom, {})
+    node.setdefault(_TERMINAL, entry)  # identical atoms: the first entry (the caller merges owners)
+
+
+def _depth(node: dict[str, Any]) -> int:
+    return max((1 + _depth(child) for key, child in node.items() if key != _TERMINAL), default=0)
+
+
+def emit_trie(node: dict[str, Any], group_entries: list[int]) -> str:
+    """Regex for a trie node; longer continuations are tried before a term ends here.
+
+    Every term ends in an empty capture group, numbered in emission order, so ``m.lastindex`` names
+    the term that matched (``group_entries[m.lastindex - 1]``).
+    """
+    children = sorted(((k, v) for k, v in node.items() if k != _TERMINAL), key=lambda kv: -_depth(kv[1]))
+    alts = [atom + emit_trie(child, group_entries) for atom, child in children]
+    if _TERMINAL in node:
+        group_entries.append(node[_TERMINAL])
+        alts.append("()")
+    if len(alts) == 1:
+        return alts[0]
+    return "(?:" + "|".join(alts) + ")"
+
+
+def _is_literal_atom(atom: str) -> bool:
+    return len(atom) == 1 or (len(atom) == 2 and atom[0] == "\\")
+
+
+class Group:
+    """The terms sharing one first word, compiled to one regex that starts with their common literal
+    prefix (the regex engine then jumps from one occurrence of that literal to the next)."""
+
+    __slots__ = ("rx", "entries", "cased", "lists", "word_start")
+
+    def __init__(self, items: list[tuple[tuple[str, ...], int]], cased: bool, lists: frozenset[str]) -> None:
+        self.cased = cased
+        self.lists = lists  # the term lists holding the group's terms
+        prefix: list[str] = []
+        for column in zip(*(atoms for atoms, _ in items), strict=False):
+            atom = column[0]
+            if any(a != atom for a in column) or not _is_literal_atom(atom):
+                break
+            prefix.append(atom)
+        # keep at least one atom to continue with, so that terms equal to the prefix still end with
+        # their boundary check
+        while prefix and any(len(atoms) <= len(prefix) for atoms, _ in items):
+            prefix.pop()
+        literal = "".join(prefix)
+        trie: dict[str, Any] = {}
+        for atoms, entry in items:
+            insert_term(trie, atoms[len(prefix) :], entry)
+        self.entries: list[int] = []
+        body = emit_trie(trie, self.entries)
+        word_starts = {starts_with_word_char(atoms) for atoms, _ in items}
+        self.word_start = word_starts == {True}
+        if self.word_start:
+            # the literal first (a fast search), then "not preceded by a word character"
+            pattern = f"{literal}(?<!{WORD_CHAR}{literal})" + body if literal else f"(?<!{WORD_CHAR})" + body
+        elif word_starts == {False}:
+            pattern = literal + body
+        else:  # terms with and without a leading word character: each keeps its own boundary check
+            longest_first = sorted(items, key=lambda item: -len(item[0]))
+            pattern = "(?:" + "|".join(
+                (f"(?<!{WORD_CHAR})" if starts_with_word_char(atoms) else "") + "".join(atoms) + "()"
+                for atoms, _ in longest_first
+            ) + ")"
+            self.entries = [entry for _, entry in longest_first]
+        self.rx = re.compile(pattern)
+
+
+_K = 7  # a group's key: the first word of its terms, cut to this many letters
+
+
+def _group_keys(term: str, match_case: bool) -> list[tuple[str, str]] | None:
+    """The groups of a term, as ``(group key, automaton key)`` pairs; None: it cannot be keyed.
+
+    A group key is the term's first word (folded, as the prefilter splits text) cut to ``_K``
+    letters, or to 4 for a short wildcard word ("tumo" for ``tumor*``). Its automaton key finds a
+    text word with that beginning: a shorter word whole (``" car "``), a cut word as a word start
+    (``" multipl"``). A one-word term also gets its plurals; a first word followed by a word of the
+    other kind (letters, digits) also gets the two joined ("KYV-101" is also written "KYV101").
+    """
+    folded = fold_term(term.strip(), casefold=not match_case)
+    if not folded.isascii():
+        return None
+    words = folded.translate(_TERM_SPLIT).split()
+    if not words:
+        return None
+    first = words[0]
+    wild = first.endswith("*")
+    first = first.rstrip("*")
+    if not first or "*" in first:
+        return None
+    if wild and len(first) < _K:
+        if len(first) < 4:
+            return None
+        return [(first[:4], " " + first[:4].lower())]
+    variants = {first}
+    if len(words) == 1:
+        variants |= {first + "s", first + "es"}  # plurals
+    elif first[-1].isdigit() != words[1][0].isdigit():
+        variants.add(first + words[1].rstrip("*"))  # "KYV-101" also as "KYV101"
+    out = []
+    for variant in variants:
+        key = variant[:_K]
+        out.append((key, " " + key.lower() + ("" if len(key) == _K else " ")))
+    return out
+
+
+class Prefilter:
+    """Term groups, and the automaton that finds in one pass where each group's terms could start."""
+
+    def __init__(self, groups: list[Group], keys: Mapping[str, set[int]]) -> None:
+        self.groups = groups
+        self._automaton: Any = ahocorasick.Automaton()
+        for key, group_ids in keys.items():
+            self._automaton.add_word(key, (len(key), tuple(sorted(group_ids))))
+        self._automaton.make_automaton()
+        # groups whose terms start with punctuation: found by a search over the text, not at word starts
+        self._unanchored = frozenset(i for i, group in enumerate(groups) if not group.word_start)
+        entries_seen: set[int] = set()
+        self._shared_terms = False  # some term sits in two groups: its hits must be de-duplicated
+        for group in groups:
+            self._shared_terms = self._shared_terms or not entries_seen.isdisjoint(group.entries)
+            entries_seen.update(group.entries)
+        # what the hot loop needs of each group, unpacked once
+        self._matchers: list[tuple[Any, bool, list[int]] | None] = [
+            (group.rx.match, group.cased, group.entries) if group.word_start else None for group in groups
+        ]
+
+    def candidates(self, folded: str) -> list[tuple[int, int]]:
+        """``(word start, group id)`` for every place in ``folded`` (lower-cased ASCII) where a term
+        of the group could start; the group's regex decides whether one does."""
+        spaced = b" " + folded.encode("ascii").translate(_NOT_ALNUM) + b" "
+        # the key " car " ends at `end` in the spaced text, whose extra leading space makes
+        # `end - len(key) + 1` the word's offset in the text itself
+        found = self._automaton.iter(spaced.decode("ascii"))
+        return [(end - length + 1, gid) for end, (length, gids) in found for gid in gids]
+
+    def find(self, folded: str, cased_text: str, gate: frozenset[int] | None = None) -> list[tuple[int, int, int]]:
+        """Every term hit ``(start, end, entry)`` in an ASCII text, leftmost-longest per group.
+
+        ``folded`` is the lower-cased text, ``cased_text`` the same text with its case. With ``gate``,
+        nothing is returned (and no regex runs) unless one of those groups could match.
+        """
+        candidates = self.candidates(folded)
+        if not candidates or (gate is not None and all(gid not in gate for _, gid in candidates)):
+            return []
+        candidates.sort()
+        hits: list[tuple[int, int, int]] = []
+        last_end: dict[int, int] = {}
+        matchers = self._matchers
+        for start, gid in candidates:
+            if last_end.get(gid, -1) > start:
+                continue  # inside this group's previous hit: as finditer, no overlapping hits per group
+            matcher = matchers[gid]
+            if matcher is None:
+                continue  # unanchored: searched below
+            match, cased, entries = matcher
+            m = match(cased_text if cased else folded, start)
+            if m is not None:
+                end = last_end[gid] = m.end()
+                hits.append((start, end, entries[m.lastindex - 1]))
+        if self._unanchored:
+            for gid in self._unanchored.intersection(gid for _, gid in candidates):
+                group = self.groups[gid]
+                for m in group.rx.finditer(cased_text if group.cased else folded):
+                    hits.append((m.start(), m.end(), group.entries[m.lastindex - 1]))  # type: ignore[operator]
+        if self._shared_terms and len(hits) > 1:
+            hits = list(dict.fromkeys(hits))  # a term in two groups (KYV-101 under kyv and kyv101) counts once
+        return hits
+
+    def groups_holding(self, lists: Iterable[str]) -> frozenset[int]:
+        """Ids of the groups with a term of one of ``lists``."""
+        wanted = frozenset(lists)
+        return frozenset(i for i, group in enumerate(self.groups) if group.lists & wanted)
+
+
+def build_prefilter(
+    terms: Iterable[tuple[str, str, bool, tuple[str, ...], int]],
+) -> Prefilter | None:
+    """Group ``(list name, term, match_case, atoms, entry)`` by the beginning of their first word; None if
+    some term cannot be keyed (then every text goes to the full-regex scan)."""
+    members: dict[tuple[bool, str], list[tuple[tuple[str, ...], int]]] = {}
+    lists: dict[tuple[bool, str], set[str]] = {}
+    automaton_key: dict[tuple[bool, str], str] = {}
+    for list_name, term, match_case, atoms, entry in terms:
+        if any(is_cjk(c) for c in term):
+            continue  # never matches ASCII text, which is all the prefilter sees
+        found = _group_keys(term, match_case)
+        if found is None:
+            return None
+        for key, ac_key in found:
+            ident = (match_case, key)
+            items = members.setdefault(ident, [])
+            if (atoms, entry) not in items:
+                items.append((atoms, entry))
+            lists.setdefault(ident, set()).add(list_name)
+            automaton_key[ident] = ac_key
+    groups: list[Group] = []
+    keys_to_groups: dict[str, set[int]] = {}
+    for ident, items in members.items():
+        groups.append(Group(items, cased=ident[0], lists=frozenset(lists[ident])))
+        keys_to_groups.setdefault(automaton_key[ident], set()).add(len(groups) - 1)
+    return Prefilter(groups, keys_to_groups)

@@ -1,0 +1,122 @@
+"""The Aho-Corasick prefilter (aggregator/topics/prefilter.py) only makes classification faster: it must
+never change a result. Each test compares it with the full-regex scan that runs without it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator.topics import Document, TopicSet, load_topics
+from aggregator.topics.text import fold
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "feeds.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def fast(config: dict) -> TopicSet:
+    topic_set = load_topics(config)
+    assert topic_set._prefilter is not None, "every default term can be keyed: the prefilter is on"
+    return topic_set
+
+
+@pytest.fixture(scope="module")
+def full(config: dict) -> TopicSet:
+    return load_topics(config, use_prefilter=False)
+
+
+def outcome(topic_set: TopicSet, doc: Document) -> list[tuple[str, float, list[tuple[str, ...]]]]:
+    return [(m.topic_id, m.score, [tuple(h) for h in m.hits]) for m in topic_set.classify(doc)]
+
+
+def eval_docs() -> list[Document]:
+    rows = [json.loads(line) for line in (ROOT / "tests/data/topics/eval.jsonl").read_text("utf-8").splitlines()]
+    return [
+        Document(r["title"], r.get("summary", ""), r.get("content", ""), tuple(r.get("categories", ()))) for r in rows
+    ]
+
+
+def test_same_topics_scores_and_hits_on_the_evaluation_set(fast: TopicSet, full: TopicSet) -> None:
+    docs = eval_docs()
+    matched = 0
+    for doc in docs:
+        expected = outcome(full, doc)
+        assert outcome(fast, doc) == expected, doc.title
+        matched += bool(expected)
+    assert matched > 100  # the comparison covers matching items, not only empty answers
+
+
+def test_items_without_a_needed_term_stop_at_the_gate(fast: TopicSet) -> None:
+    # an item about mass spectrometry and cars has keys (ms, car) but no CAR T and MS terms together;
+    # one with no key of a gate list at all is answered before any regular expression runs
+    assert fast._gate is not None
+    off_topic = fold("Hospital system reports record quarter as outpatient visits rise")
+    assert fast._scan(off_topic, gated=True) == []
+    on_topic = fold("KYV-101 CAR T cells in progressive MS")
+    assert fast._scan(on_topic, gated=True)
+
+
+# Text built from the words the rules are made of, in every case and with every separator, so that the
+# generated items are dense with near-misses: "car" in "cart" and "scar", "MS" beside "ms", KYV101...
+def _rule_words(config: dict) -> list[str]:
+    words: set[str] = set()
+    for spec in config["term_lists"].values():
+        if isinstance(spec, list):
+            spec = {"terms": spec}
+        for term in list(spec.get("terms", ())) + list(spec.get("exact_case_terms", ())):
+            if term.isascii():
+                words.update(w for w in re.split(r"[\s\-*]+", term) if w)
+    return sorted(words)
+
+
+_CONFIG = yaml.safe_load((ROOT / "feeds.yaml").read_text(encoding="utf-8"))
+_WORDS = _rule_words(_CONFIG)
+_word = st.sampled_from(_WORDS).flatmap(
+    lambda w: st.sampled_from([w, w.lower(), w.upper(), w.capitalize(), w + "s", w + "es", "s" + w, w + "x", w[:-1]])
+)
+_glue = st.sampled_from([" ", " ", " ", "-", "\u2011", "", ". ", ", ", "(", ")", "/", "_", "\n", "'s "])
+_ascii_text = st.lists(st.tuples(_word, _glue), max_size=40).map(lambda parts: "".join(w + g for w, g in parts))
+_PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_PROPS
+@given(text=_ascii_text)
+def test_anchored_groups_find_what_every_group_finds_everywhere(fast: TopicSet, text: str) -> None:
+    """Running only the groups the automaton names, only where it names them, finds every hit that
+    running every group's regex over the whole text finds."""
+    prefilter = fast._prefilter
+    assert prefilter is not None
+    folded = fold(text)
+    everywhere = set()
+    for group in prefilter.groups:
+        for m in group.rx.finditer(folded.cased if group.cased else folded.folded):
+            everywhere.add((m.start(), m.end(), group.entries[m.lastindex - 1]))
+    assert set(prefilter.find(folded.folded, folded.cased)) == everywhere, text
+
+
+@_PROPS
+@given(title=_ascii_text, summary=_ascii_text)
+def test_same_outcome_as_the_full_scan_on_generated_items(
+    fast: TopicSet, full: TopicSet, title: str, summary: str
+) -> None:
+    doc = Document(title, summary)
+    assert outcome(fast, doc) == outcome(full, doc)
+    assert fast.highlight_spans(summary) == full.highlight_spans(summary)
+
+
+def test_a_rule_set_with_an_unkeyable_term_falls_back_to_the_full_scan() -> None:
+    # a wildcard word of fewer than four letters has no useful key: the whole text is scanned instead
+    rules = {"term_lists": {"a": ["ab*"], "b": ["beta"]}, "topics": [{"id": "t", "all_of": ["a", "b"]}]}
+    topic_set = load_topics(rules)
+    assert topic_set._prefilter is None
+    assert [m.topic_id for m in topic_set.classify(Document("abacus beta"))] == ["t"]
