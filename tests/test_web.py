@@ -288,6 +288,7 @@ def test_cached_item_lists_and_feeds_show_new_and_changed_items_at_once(site: Fl
     client = site.test_client()
     urls = ["/", "/?q=KYV-101", "/feed.xml", "/feed.atom", "/feed.xml?q=KYV-101"]
     first = {url: client.get(url).get_data(as_text=True) for url in urls}
+    chart_before = re.findall(r'<desc id="momentum-desc">(.*?)</desc>', first["/"])
     assert {url: client.get(url).get_data(as_text=True) for url in urls[2:]} == {u: first[u] for u in urls[2:]}
     for body in first.values():
         assert "first patients treated" in body and "a new case report" not in body
@@ -304,6 +305,8 @@ def test_cached_item_lists_and_feeds_show_new_and_changed_items_at_once(site: Fl
         assert "a new case report" in body and "first two patients treated" in body, url
         assert "first patients treated" not in body, url
     assert titles(text(client, "/"))[0].endswith("a new case report")
+    chart_after = re.findall(r'<desc id="momentum-desc">(.*?)</desc>', text(client, "/"))
+    assert chart_before and chart_after and chart_after != chart_before  # the chart section is cached too
 
 
 def test_cached_item_lists_follow_a_renamed_source(site: Flask) -> None:

@@ -63,8 +63,8 @@ def change_marker(session: Session) -> tuple[datetime | None, int]:
     Feeds derive their ETag from it and the momentum chart caches on it, so a revalidation or a page view costs
     no scan of the matches (with 100,000 items, counting a topic's matches took longer than rendering the feed).
     """
-    newest = session.scalar(select(func.max(Item.updated_at)))
-    last_event = session.scalar(select(func.max(ItemEvent.id)))
+    newest, last_event = session.execute(select(select(func.max(Item.updated_at)).scalar_subquery(),
+                                                select(func.max(ItemEvent.id)).scalar_subquery())).one()
     return newest, int(last_event or 0)
 
 
