@@ -282,3 +282,69 @@ def test_cached_counts_and_chart_are_never_stale(site: Flask, feed_server: FeedS
     assert client.get("/momentum.json").json["topics"]["car-t-ms"]["total"] == before + 1
     after = page_counts()
     assert int(after[0]) == int(counts_before[0]) + 1 and int(after[1]) == int(counts_before[1]) + 1
+
+
+def test_cached_item_lists_and_feeds_show_new_and_changed_items_at_once(site: Flask, feed_server: FeedServer) -> None:
+    client = site.test_client()
+    urls = ["/", "/?q=KYV-101", "/feed.xml", "/feed.atom", "/feed.xml?q=KYV-101"]
+    first = {url: client.get(url).get_data(as_text=True) for url in urls}
+    chart_before = re.findall(r'<desc id="momentum-desc">(.*?)</desc>', first["/"])
+    assert {url: client.get(url).get_data(as_text=True) for url in urls[2:]} == {u: first[u] for u in urls[2:]}
+    for body in first.values():
+        assert "first patients treated" in body and "a new case report" not in body
+    # One poll brings a new item and changes the title of a known one.
+    feed_server.add("/news.xml", rss(
+        item("KYV-101 in relapsing MS: a new case report", "https://news.example/case", "CAR T cells in MS.",
+             guid="case-1", date="Mon, 16 Nov 2026 09:00:00 +0000"),
+        CAR_T_MS.replace("first patients", "first two patients"), MS_ONLY))
+    base = build_poller(site)
+    Poller(base.database, base.catalog, base.classifier, base.settings,
+           clock=lambda: NOW + timedelta(hours=2)).poll_many(["news"])
+    for url in urls:
+        body = text(client, url)
+        assert "a new case report" in body and "first two patients treated" in body, url
+        assert "first patients treated" not in body, url
+    assert titles(text(client, "/"))[0].endswith("a new case report")
+    chart_after = re.findall(r'<desc id="momentum-desc">(.*?)</desc>', text(client, "/"))
+    assert chart_before and chart_after and chart_after != chart_before  # the chart section is cached too
+
+
+def test_cached_item_lists_follow_a_renamed_source(site: Flask) -> None:
+    from aggregator.db import get_database
+    from aggregator.models import Source
+
+    client = site.test_client()
+    assert '<span class="source">MS News</span>' in text(client, "/")
+    with get_database(site).session_scope() as session:  # what the poller's sync does after feeds.yaml changed
+        source = session.get(Source, "news")
+        assert source is not None
+        source.name = "MS News Daily"
+    html = text(client, "/")
+    assert '<span class="source">MS News Daily</span>' in html and '<span class="source">MS News</span>' not in html
+
+
+@pytest.mark.parametrize("query", [
+    dict(topic="car-t-ms"), dict(topic="ms-research"), dict(topic=None), dict(topic="car-t-ms", source="news"),
+    dict(topic="car-t-ms", source="trials"), dict(topic="car-t-ms", q="KYV-101"), dict(topic=None, evidence="news"),
+])
+def test_newest_first_walk_and_sorted_matches_give_the_same_pages(site: Flask, query: dict[str, str]) -> None:
+    from aggregator import store
+    from aggregator.db import get_database
+
+    filters = store.ItemFilter(**query)
+    with get_database(site).session_scope() as session:
+        total = store.count_matching(session, filters)
+        for offset in (0, 3, 10, total):
+            sorted_ids = [i.id for i in store.matching_items(session, filters, 7, offset)]
+            walked_ids = [i.id for i in store.matching_items(session, filters, 7, offset, newest_first=True)]
+            assert walked_ids == sorted_ids
+            assert len(sorted_ids) == max(0, min(7, total - offset))
+
+
+def test_walk_is_chosen_only_when_matches_are_dense_enough() -> None:
+    from aggregator.store import walk_is_cheaper
+
+    assert walk_is_cheaper(25, matches=8_000, stored=100_000)  # first page of an 8% topic: ~300 steps
+    assert not walk_is_cheaper(7_525, matches=8_000, stored=100_000)  # page 300: sort the 8,000 instead
+    assert not walk_is_cheaper(25, matches=100, stored=100_000)  # a rare topic
+    assert not walk_is_cheaper(25, matches=0, stored=100_000)

@@ -38,6 +38,7 @@ from .reading import (
     topic_counts,
     trial_code_map,
     trial_records,
+    walk_is_cheaper,
 )
 from .sources import (
     PollOutcome,
@@ -78,6 +79,7 @@ __all__ = [
     "topic_counts",
     "trial_code_map",
     "trial_records",
+    "walk_is_cheaper",
     "PollOutcome",
     "SourceHistory",
     "all_sources",

@@ -1,6 +1,6 @@
 """Blueprint "insights": momentum at a glance. ``/momentum.json`` gives matching items per week over the past
 year per topic; the same numbers draw the SVG chart included on ``/`` (``templates/insights/_momentum.html``),
-offered to templates as ``momentum_chart(topic)`` so the page view itself does not change.
+offered to templates as ``momentum_section(topic)`` (the rendered section) and ``momentum_chart(topic)``.
 """
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from .. import services, store
 from ..db import request_session
 from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts
-from .derived import derived
+from .derived import derived, rendered
 
 bp = Blueprint("insights", __name__)
 
@@ -43,9 +44,17 @@ def momentum_chart(topic: str | None) -> Chart:
     return render_chart(current_momentum(), key, label)
 
 
+def momentum_section(topic: str | None) -> Markup:
+    """The chart and its table as HTML (``templates/insights/_momentum.html``), rendered once per topic and day
+    until something is stored: a year of weekly rows is a good part of a page view's rendering otherwise."""
+    key = ("momentum", topic, _now().date())
+    html = rendered(key, lambda: render_template("insights/_momentum.html", chart=momentum_chart(topic)))
+    return Markup(html)  # noqa: S704 - an autoescaped template, embedded as it was rendered
+
+
 @bp.app_context_processor
 def _chart_helper() -> dict[str, Any]:
-    return {"momentum_chart": momentum_chart}
+    return {"momentum_chart": momentum_chart, "momentum_section": momentum_section}
 
 
 @bp.get("/momentum.json")
