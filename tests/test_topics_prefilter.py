@@ -4,6 +4,7 @@ never change a result. Each test compares it with the full-regex scan that runs 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.topics import Document, TopicSet, load_topics
+from aggregator.topics.match import _near_literal
+from aggregator.topics.rules import literal_anchor
 from aggregator.topics.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,22 +89,26 @@ _word = st.sampled_from(_WORDS).flatmap(
 )
 _glue = st.sampled_from([" ", " ", " ", "-", "\u2011", "", ". ", ", ", "(", ")", "/", "_", "\n", "'s "])
 _ascii_text = st.lists(st.tuples(_word, _glue), max_size=40).map(lambda parts: "".join(w + g for w, g in parts))
-_PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# PREFILTER_EXAMPLES=5000 for a longer search than the suite's
+_PROPS = settings(
+    max_examples=int(os.environ.get("PREFILTER_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @_PROPS
 @given(text=_ascii_text)
-def test_anchored_groups_find_what_every_group_finds_everywhere(fast: TopicSet, text: str) -> None:
-    """Running only the groups the automaton names, only where it names them, finds every hit that
-    running every group's regex over the whole text finds."""
+def test_no_term_occurrence_is_lost(fast: TopicSet, text: str) -> None:
+    """Running only the groups the automaton names, only where it names them, still covers every place
+    where any group's regex matches anywhere in the text (by that match or a longer one)."""
     prefilter = fast._prefilter
     assert prefilter is not None
     folded = fold(text)
-    everywhere = set()
+    found = prefilter.find(folded.folded, folded.cased)
     for group in prefilter.groups:
         for m in group.rx.finditer(folded.cased if group.cased else folded.folded):
-            everywhere.add((m.start(), m.end(), group.entries[m.lastindex - 1]))
-    assert set(prefilter.find(folded.folded, folded.cased)) == everywhere, text
+            assert any(start <= m.start() and m.end() <= end for start, end, _ in found), (text, m.group())
 
 
 @_PROPS
@@ -120,3 +127,33 @@ def test_a_rule_set_with_an_unkeyable_term_falls_back_to_the_full_scan() -> None
     topic_set = load_topics(rules)
     assert topic_set._prefilter is None
     assert [m.topic_id for m in topic_set.classify(Document("abacus beta"))] == ["t"]
+
+
+# --- raw patterns: run only near their literal ------------------------------------------------
+
+_PATTERNS = [p for spec in _CONFIG["term_lists"].values() if isinstance(spec, dict) for p in spec.get("patterns", ())]
+_SYNTHETIC = [r"x{2,5}yz", r"(?<!\w)ab\d{1,3}", r"(?m:^Ab[a-z]{0,4})", r"(?:q|rs){1,3}-MS"]
+_pattern_text = st.lists(
+    st.sampled_from(["MS", "-MS", "/MS", "LC", "nano", "APCI", "RR", "MS-275", "MS 39201", "About ", "About the study",
+                     "\n", " ", "-", "x", "xx", "yz", "ab12", "Ab", "qrs", "Kyverna", "A", "Z"]),
+    max_size=30,
+).map("".join)
+
+
+def test_the_default_patterns_have_an_anchor() -> None:
+    # a pattern without one is tried at every position of every item (about 50 us on a long item)
+    assert _PATTERNS and all(literal_anchor(pattern) is not None for pattern in _PATTERNS)
+    assert literal_anchor(r"(?:[A-Z]{2,}|nano[A-Z]+)-MS") is None  # unbounded before the literal: no shortcut
+    assert literal_anchor(r"x{2,5}yz") == ("yz", 5)
+
+
+@_PROPS
+@given(text=_pattern_text)
+def test_searching_near_the_literal_finds_what_finditer_finds(text: str) -> None:
+    for source in _PATTERNS + _SYNTHETIC:
+        anchor = literal_anchor(source)
+        if anchor is None:
+            continue
+        pattern = re.compile(source)
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in _near_literal(pattern, anchor[0], anchor[1], text)] == expected, source

@@ -55,6 +55,7 @@ from .rules import (
     RuleSet,
     Topic,
     TopicConfigError,
+    literal_anchor,
     parse_config,
     required_literal,
     starts_with_word_char,
@@ -65,6 +66,7 @@ from .text import Folded, fold, html_to_text, normalise_sentence, remove_boilerp
 __all__ = ["Document", "Hit", "TopicMatch", "TopicSet", "load_topics"]
 
 FIELD_SEP = "\n\x00\n"  # between fields: no separator or word pattern can cross it
+_SEP_LEN = len(FIELD_SEP)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ _RawHit = tuple[int, int, int]  # (start, end, entry)
 
 
 _START_AND_LIST = operator.itemgetter(_START, _LIST)
+_new_hit = tuple.__new__  # Hit(...) without the Python-level __new__ of a named tuple
 
 
 def _by_start_then_longest(h: _Hit) -> tuple[int, int]:
@@ -173,6 +176,7 @@ class TopicSet:
         self.rules = rules
         self.topics: tuple[Topic, ...] = rules.topics
         self._labels = tuple((name, tl.label) for name, tl in rules.term_lists.items())
+        self._disabled_by = {name: tl.disabled_by for name, tl in rules.term_lists.items()}
         by_key: dict[tuple[bool, tuple[str, ...]], int] = {}
         folded_items: list[tuple[tuple[str, ...], int]] = []
         cased_items: list[tuple[tuple[str, ...], int]] = []
@@ -199,19 +203,40 @@ class TopicSet:
         other_first = {atoms[0] for atoms, _ in folded_items + cased_items if not starts_with_word_char(atoms)}
         # a cheap test for "this text may hold a term that starts with CJK or punctuation"
         self._other_first = re.compile("|".join(sorted(other_first))) if other_first else None
-        # raw patterns, each with a literal it requires (a cheap `in` test before the regex runs)
-        self._patterns: list[tuple[re.Pattern[str], str | None, int]] = []
+        # raw patterns, each with a literal it requires (a cheap `in` test before the regex runs) and, where
+        # known, how far before that literal a match can start (then the regex runs only near the literal)
+        self._patterns: list[tuple[re.Pattern[str], str | None, int | None, int]] = []
         for tl in rules.term_lists.values():
             for pattern in tl.patterns:
                 self._entries.append(_Entry(((tl.name, pattern),)))
-                self._patterns.append((re.compile(pattern), required_literal(pattern), len(self._entries) - 1))
+                anchor = literal_anchor(pattern)
+                literal, lead = anchor if anchor is not None else (required_literal(pattern), None)
+                self._patterns.append((re.compile(pattern), literal, lead, len(self._entries) - 1))
         # ``use_prefilter=False`` scans every text with the full regexes (the tests compare the two)
         self._prefilter = build_prefilter(keyed_terms) if use_prefilter else None
-        self._gate = self._gate_groups()
-        # per topic, for each requirement, the lists of which one must have a hit (a cheap first test)
+        # per topic, for each requirement, the lists of which one must have a hit (a cheap first test); and the
+        # same as bit masks over the term lists, for the test on raw hits
         self._needs = {t.id: tuple(frozenset(req.list_names) for req in t.requirements) for t in self.topics}
+        bit = {name: 1 << i for i, name in enumerate(rules.term_lists)}
+        self._entry_bits = [sum({bit[name] for name, _ in e.owners}) for e in self._entries]
+        self._need_bits = [
+            tuple(sum(bit[name] for name in req.list_names) for req in t.requirements)
+            for t in self.topics
+            if t.requirements
+        ]
+        self._gate = self._gate_groups()
         self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
+
+    def _could_match(self, raw: list[_RawHit]) -> bool:
+        """Whether some topic has a hit in each of its requirements' lists (a necessary condition)."""
+        if not raw:
+            return False
+        hit_lists = 0  # a bit per term list
+        list_bits = self._entry_bits
+        for hit in raw:
+            hit_lists |= list_bits[hit[2]]
+        return any(all(hit_lists & needed for needed in needs) for needs in self._need_bits)
 
     def _gate_groups(self) -> frozenset[int] | None:
         """Prefilter groups of which one must occur for any topic to match: for each topic, the terms of
@@ -228,8 +253,8 @@ class TopicSet:
                 key=lambda r: sum(len(lists[n].terms) + len(lists[n].exact_case_terms) for n in r.list_names),
             )
             gate.update(req.list_names)
-        if any(lists[name].patterns for name in gate):
-            return None  # a raw pattern is not in the prefilter
+        if any(lists[name].patterns for t in self.topics for req in t.requirements for name in req.list_names):
+            return None  # a raw pattern is not in the prefilter, and could be what a requirement needs
         return self._prefilter.groups_holding(gate)
 
     # -- scanning --------------------------------------------------------------------------
@@ -243,8 +268,8 @@ class TopicSet:
         if prefilter is not None and folded.plain.isascii():
             gate = self._gate if gated else None
             hits = prefilter.find(folded.folded, folded.cased, gate)
-            if not hits and gate is not None:
-                return hits  # no term that every topic needs (the gate holds no raw pattern)
+            if gate is not None and not self._could_match(hits):
+                return []  # no topic has a hit for each of its requirements (and raw patterns cannot add one)
             append = hits.append
         else:
             for rx, text, groups_ in (
@@ -265,10 +290,14 @@ class TopicSet:
                             append((m.start(), m.end(), groups_[m.lastindex - 1]))  # type: ignore[operator]
         if self._patterns:
             text = folded.cased
-            for pattern, literal, entry in self._patterns:
-                if literal is not None and literal not in text:
+            for pattern, literal, lead, entry in self._patterns:
+                if literal is None:
+                    matches: Iterable[re.Match[str]] = pattern.finditer(text)
+                elif literal not in text:
                     continue
-                for m in pattern.finditer(text):
+                else:
+                    matches = pattern.finditer(text) if lead is None else _near_literal(pattern, literal, lead, text)
+                for m in matches:
                     if m.end() > m.start():
                         append((m.start(), m.end(), entry))
         return hits
@@ -276,22 +305,26 @@ class TopicSet:
     # -- classification --------------------------------------------------------------------
 
     def _prepare(self, doc: Document) -> tuple[str, list[int]]:
-        keys = _boilerplate_keys(doc.boilerplate) if doc.boilerplate else frozenset()
+        keys = _boilerplate_keys(doc.boilerplate) if doc.boilerplate else None
         parts = []
         for name in FIELDS:
             if name == "categories":
-                value = "\n".join(html_to_text(c) for c in doc.categories if isinstance(c, str))
+                categories = doc.categories
+                value = "\n".join(html_to_text(c) for c in categories if isinstance(c, str)) if categories else ""
             else:
-                raw = getattr(doc, name) or ""
-                value = html_to_text(raw if isinstance(raw, str) else str(raw))
-                if keys and name != "title":
-                    value = remove_boilerplate(value, keys)
+                raw = getattr(doc, name)
+                if not raw:
+                    value = ""
+                else:
+                    value = html_to_text(raw if isinstance(raw, str) else str(raw))
+                    if keys and name != "title":
+                        value = remove_boilerplate(value, keys)
             parts.append(value.replace("\x00", " ") if "\x00" in value else value)
         starts = []
         pos = 0
         for part in parts:
             starts.append(pos)
-            pos += len(part) + len(FIELD_SEP)
+            pos += len(part) + _SEP_LEN
         return FIELD_SEP.join(parts), starts
 
     def _hits(self, folded: Folded, starts: list[int], gated: bool = False) -> list[_Hit]:
@@ -376,11 +409,13 @@ class TopicSet:
     @staticmethod
     def _public_hits(used: Iterable[_Hit], folded: Folded, cache: dict[_Hit, Hit]) -> tuple[Hit, ...]:
         out = []
+        plain = folded.plain
+        same_offsets = folded.same_offsets
         for h in sorted(set(used), key=_START_AND_LIST):
             hit = cache.get(h)
             if hit is None:
-                ps, pe = folded.to_plain(h[_START], h[_END])
-                hit = cache[h] = Hit(h[_FIELD], h[_LIST], h[_TERM], folded.plain[ps:pe])
+                ps, pe = (h[_START], h[_END]) if same_offsets else folded.to_plain(h[_START], h[_END])
+                hit = cache[h] = _new_hit(Hit, (h[_FIELD], h[_LIST], h[_TERM], plain[ps:pe]))
             out.append(hit)
         return tuple(out)
 
@@ -393,9 +428,9 @@ class TopicSet:
             return []
         if masks:
             hits = [h for h in hits if not _masked(h, masks)]
-        tl = self.rules.term_lists[name]
-        if hits and tl.disabled_by and depth < 3:
-            for other in tl.disabled_by:
+        disabled_by = self._disabled_by[name]
+        if hits and disabled_by and depth < 3:
+            for other in disabled_by:
                 if self._live_hits(other, by_list, masks, depth + 1):
                     return []
         return hits
@@ -558,6 +593,22 @@ class _ItemState:
                 topic, by_list, self.masks(topic.ignore), self.folded, self.starts
             )
         return found
+
+
+def _near_literal(pattern: re.Pattern[str], literal: str, lead: int, text: str) -> Iterable[re.Match[str]]:
+    """What ``pattern.finditer(text)`` yields, for a pattern whose every match holds ``literal`` at most
+    ``lead`` characters after its start (``rules.literal_anchor``): the regex is only tried from ``lead``
+    characters before each occurrence of the literal (no match can start earlier), not at every position."""
+    pos = 0
+    while True:
+        found = text.find(literal, pos)
+        if found < 0:
+            return
+        m = pattern.search(text, max(pos, found - lead))
+        if m is None:
+            return
+        yield m
+        pos = m.end()
 
 
 def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:

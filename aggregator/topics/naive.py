@@ -37,7 +37,7 @@ class NaiveTopicSet(TopicSet):
             text = folded.cased if cased else folded.folded
             for m in rx.finditer(text):
                 hits.append((m.start(), m.end(), entry))
-        for pattern, _literal, entry in self._patterns:
+        for pattern, _literal, _lead, entry in self._patterns:
             for m in pattern.finditer(folded.cased):
                 if m.end() > m.start():
                     hits.append((m.start(), m.end(), entry))

@@ -5,7 +5,7 @@ finding out that nothing matches. Every term is indexed under the beginning of t
 with (up to 7 letters: ``multipl`` for "multiple sclerosis", ``car`` for "CAR T"); the terms sharing
 one such key form a *group*, compiled to one small regex that starts with their common literal text.
 For an item, the text is lower-cased with every ASCII character that is not a letter or digit turned
-into a space, and one pass of an Aho-Corasick automaton (pyahocorasick, in C) finds every place where
+into a space, and one pass of an Aho-Corasick automaton (ahocorasick-rs, a DFA in Rust) finds every place where
 a key stands, as a whole word (``" car "``) or a word start (``" multipl"``). Only there does a
 group's regex run, anchored (``Pattern.match`` at that offset), with the real rules (case, separators,
 plurals, boundaries). An item with no key of the terms some requirement of every topic needs (the
@@ -27,7 +27,7 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 
 from .rules import WORD_CHAR, is_cjk, starts_with_word_char
 from .text import fold_term
@@ -122,14 +122,16 @@ class Group:
 _K = 7  # a group's key: the first word of its terms, cut to this many letters
 
 
-def _group_keys(term: str, match_case: bool) -> list[tuple[str, str]] | None:
-    """The groups of a term, as ``(group key, automaton key)`` pairs; None: it cannot be keyed.
+def _term_keys(term: str, match_case: bool) -> list[tuple[str, str]] | None:
+    """Where a term sits: ``(group key, automaton key)`` pairs; None: it cannot be keyed.
 
-    A group key is the term's first word (folded, as the prefilter splits text) cut to ``_K``
-    letters, or to 4 for a short wildcard word ("tumo" for ``tumor*``). Its automaton key finds a
-    text word with that beginning: a shorter word whole (``" car "``), a cut word as a word start
-    (``" multipl"``). A one-word term also gets its plurals; a first word followed by a word of the
-    other kind (letters, digits) also gets the two joined ("KYV-101" is also written "KYV101").
+    A group key is a way the term's first word can be written (folded, as the prefilter splits text),
+    cut to ``_K`` letters, or to 4 for a short wildcard word ("tumo" for ``tumor*``): the terms that
+    can start with one text word share a group, where the longest of them wins. Its automaton key
+    finds exactly that word: whole (``" car "``, and the plurals ``" cars "`` of a one-word term), a
+    wildcard word's stem as a word start (``" lymphom"``), or the first word joined to the next
+    when one ends in a letter and the other starts with a digit or the other way round ("KYV-101" is
+    also written ``" kyv101"``).
     """
     folded = fold_term(term.strip(), casefold=not match_case)
     if not folded.isascii():
@@ -142,20 +144,17 @@ def _group_keys(term: str, match_case: bool) -> list[tuple[str, str]] | None:
     first = first.rstrip("*")
     if not first or "*" in first:
         return None
-    if wild and len(first) < _K:
+    if wild:
         if len(first) < 4:
             return None
-        return [(first[:4], " " + first[:4].lower())]
-    variants = {first}
+        return [(first[:4] if len(first) < _K else first[:_K], " " + first.lower())]
+    pairs = [(first[:_K], " " + first.lower() + " ")]
     if len(words) == 1:
-        variants |= {first + "s", first + "es"}  # plurals
+        pairs += [((first + ending)[:_K], " " + (first + ending).lower() + " ") for ending in ("s", "es")]  # plurals
     elif first[-1].isdigit() != words[1][0].isdigit():
-        variants.add(first + words[1].rstrip("*"))  # "KYV-101" also as "KYV101"
-    out = []
-    for variant in variants:
-        key = variant[:_K]
-        out.append((key, " " + key.lower() + ("" if len(key) == _K else " ")))
-    return out
+        joined = first + words[1].split("*")[0]  # "KYV-101" also as "KYV101"
+        pairs.append((joined[:_K], " " + joined.lower()))
+    return pairs
 
 
 class Prefilter:
@@ -163,10 +162,12 @@ class Prefilter:
 
     def __init__(self, groups: list[Group], keys: Mapping[str, set[int]]) -> None:
         self.groups = groups
-        self._automaton: Any = ahocorasick.Automaton()
-        for key, group_ids in keys.items():
-            self._automaton.add_word(key, (len(key), tuple(sorted(group_ids))))
-        self._automaton.make_automaton()
+        self.keys = sorted(keys)
+        self._groups_of_key = [tuple(sorted(keys[key])) for key in self.keys]
+        # a DFA: the fastest of the crate's automata to run, and small enough with a few hundred keys
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(
+            [key.encode("ascii") for key in self.keys], implementation=ahocorasick_rs.Implementation.DFA
+        )
         # groups whose terms start with punctuation: found by a search over the text, not at word starts
         self._unanchored = frozenset(i for i, group in enumerate(groups) if not group.word_start)
         entries_seen: set[int] = set()
@@ -183,10 +184,11 @@ class Prefilter:
         """``(word start, group id)`` for every place in ``folded`` (lower-cased ASCII) where a term
         of the group could start; the group's regex decides whether one does."""
         spaced = b" " + folded.encode("ascii").translate(_NOT_ALNUM) + b" "
-        # the key " car " ends at `end` in the spaced text, whose extra leading space makes
-        # `end - len(key) + 1` the word's offset in the text itself
-        found = self._automaton.iter(spaced.decode("ascii"))
-        return [(end - length + 1, gid) for end, (length, gids) in found for gid in gids]
+        # the key " car " starts at `start` in the spaced text, whose extra leading space makes `start` the
+        # word's offset in the text itself
+        groups_of_key = self._groups_of_key
+        found = self._automaton.find_matches_as_indexes(spaced, overlapping=True)
+        return [(start, gid) for key, start, _end in found for gid in groups_of_key[key]]
 
     def find(self, folded: str, cased_text: str, gate: frozenset[int] | None = None) -> list[tuple[int, int, int]]:
         """Every term hit ``(start, end, entry)`` in an ASCII text, leftmost-longest per group.
@@ -234,23 +236,24 @@ def build_prefilter(
     some term cannot be keyed (then every text goes to the full-regex scan)."""
     members: dict[tuple[bool, str], list[tuple[tuple[str, ...], int]]] = {}
     lists: dict[tuple[bool, str], set[str]] = {}
-    automaton_key: dict[tuple[bool, str], str] = {}
+    automaton_keys: dict[tuple[bool, str], set[str]] = {}
     for list_name, term, match_case, atoms, entry in terms:
         if any(is_cjk(c) for c in term):
             continue  # never matches ASCII text, which is all the prefilter sees
-        found = _group_keys(term, match_case)
+        found = _term_keys(term, match_case)
         if found is None:
             return None
-        for key, ac_key in found:
-            ident = (match_case, key)
+        for group_key, automaton_key in found:
+            ident = (match_case, group_key)
             items = members.setdefault(ident, [])
             if (atoms, entry) not in items:
                 items.append((atoms, entry))
             lists.setdefault(ident, set()).add(list_name)
-            automaton_key[ident] = ac_key
+            automaton_keys.setdefault(ident, set()).add(automaton_key)
     groups: list[Group] = []
     keys_to_groups: dict[str, set[int]] = {}
     for ident, items in members.items():
         groups.append(Group(items, cased=ident[0], lists=frozenset(lists[ident])))
-        keys_to_groups.setdefault(automaton_key[ident], set()).add(len(groups) - 1)
+        for key in automaton_keys[ident]:
+            keys_to_groups.setdefault(key, set()).add(len(groups) - 1)
     return Prefilter(groups, keys_to_groups)

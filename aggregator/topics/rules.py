@@ -61,6 +61,7 @@ __all__ = [
     "parse_config",
     "term_atoms",
     "is_cjk",
+    "literal_anchor",
 ]
 
 FIELDS = ("title", "summary", "content", "categories")
@@ -225,6 +226,48 @@ def required_literal(pattern: str) -> str | None:
     except Exception:  # pragma: no cover
         return None
     return best or None
+
+
+def literal_anchor(pattern: str) -> tuple[str, int] | None:
+    """A literal every match of ``pattern`` contains, and the most characters a match can have before it
+    (``("-MS", 25)`` for ``(?:[A-Z]{2,20}|micro[A-Z]{1,20})-MS``); None if there is no such bound.
+
+    Lets the scan find the literal with ``str.find`` and run the regex only from that far before each
+    occurrence, instead of trying the regex at every position of the text. Only the pattern's top-level
+    sequence is read (and a leading group such as ``(?m:...)``); any surprise just disables the shortcut.
+    """
+    try:
+        from re import _constants, _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern)
+        if parsed.state.flags & re.IGNORECASE:
+            return None
+        items = list(parsed.data)
+        while len(items) == 1 and items[0][0] is _constants.SUBPATTERN and not (items[0][1][1] & re.IGNORECASE):
+            items = list(items[0][1][3].data)  # (?m:...) around the whole pattern
+        best: tuple[str, int] | None = None
+        lead = 0
+        run = ""
+        run_lead = 0
+        for op, av in items + [(None, None)]:
+            if op is _constants.LITERAL:
+                if not run:
+                    run_lead = lead
+                run += chr(av)
+                lead += 1
+                continue
+            if run and (best is None or len(run) > len(best[0])):
+                best = (run, run_lead)
+            run = ""
+            if op is None:
+                break
+            width = _parser.SubPattern(parsed.state, [(op, av)]).getwidth()[1]
+            if width >= _constants.MAXREPEAT:
+                break  # unbounded: a literal after this is no anchor
+            lead += width
+        return best
+    except Exception:  # pragma: no cover - patterns are validated earlier
+        return None
 
 
 def starts_with_word_char(atoms: tuple[str, ...]) -> bool:

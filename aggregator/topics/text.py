@@ -108,6 +108,11 @@ class Folded:
         # offsets[i] = index in plain of folded[i]; offsets[len(folded)] = len(plain). None = identity.
         self._map = offsets
 
+    @property
+    def same_offsets(self) -> bool:
+        """Whether an offset in the folded text is the same offset in the plain text."""
+        return self._map is None
+
     def to_plain(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the folded text back to the plain text."""
         if self._map is None:
