@@ -7,14 +7,18 @@ Rule order (applied to every item, for every topic, in this order)
    content that are the source's boilerplate (``Document.boilerplate``, see ``find_boilerplate``)
    are blanked. The text is folded (NFKC, accents dropped, dashes unified; casefolded for ordinary
    terms, case kept for ``exact_case_terms``).
-2. **Scan.** All term lists are compiled at load time into two big regular expressions (a trie of
-   every term: one for case-insensitive terms, one for exact-case terms) plus one for raw
-   ``patterns``. Each scan finds leftmost, longest, non-overlapping hits; each hit is attributed to
-   every term list that holds that term.
+2. **Scan.** Terms are grouped by the beginning of their first word; each group is compiled into one
+   small regular expression (a trie of its terms). One Aho-Corasick pass over the item
+   (``prefilter.py``) finds where the first words stand, and only there does a group's regex run.
+   Within a group the longest term wins at a position, and hits do not overlap; each hit is
+   attributed to every term list that holds that term. An item with no hit for any topic's
+   requirements stops here (the *gate*). Text the prefilter does not cover (non-ASCII after folding)
+   is scanned with two regexes of all the terms instead (a trie for case-insensitive terms, one for
+   ``exact_case_terms``), and raw ``patterns`` run where their literal occurs.
 3. **Ignore traps.** Hits of the topic's ``ignore`` lists (``LC-MS/MS``, ``MS Office``,
    ``multiple myeloma``...) are spans of trap text: a hit of any other list that overlaps one of
-   them does not count. A trap inside a longer term is simply never seen, since the longest term
-   wins at any position.
+   them does not count, unless the hit is longer and contains the trap (``BMS-986353`` is not
+   hidden by the trap ``MS-98...``).
 4. **Disable.** A term list with ``disabled_by: [X]`` counts for nothing in an item where list X
    has a (non-ignored) hit; e.g. the abbreviation ``MS`` in an item that defines
    "mass spectrometry (MS)".
@@ -394,12 +398,12 @@ class TopicSet:
         if not matched:
             return []
         out = []
-        public: dict[_Hit, Hit] = {}
-        shown: dict[tuple[_Hit, ...], tuple[Hit, ...]] = {}
+        public: dict[int, Hit] = {}  # by id() of the internal hit: each is one object, shared by the topics
+        shown: dict[tuple[int, ...], tuple[Hit, ...]] = {}  # topics that counted the same hits show one tuple
         for topic in self.topics:
             if topic.id in matched:
                 score, used = matched[topic.id]
-                key = tuple(used)
+                key = tuple(map(id, used))
                 hits_shown = shown.get(key)
                 if hits_shown is None:
                     hits_shown = shown[key] = self._public_hits(used, folded, public)
@@ -407,15 +411,20 @@ class TopicSet:
         return out
 
     @staticmethod
-    def _public_hits(used: Iterable[_Hit], folded: Folded, cache: dict[_Hit, Hit]) -> tuple[Hit, ...]:
+    def _public_hits(used: list[_Hit], folded: Folded, cache: dict[int, Hit]) -> tuple[Hit, ...]:
         out = []
         plain = folded.plain
         same_offsets = folded.same_offsets
-        for h in sorted(set(used), key=_START_AND_LIST):
-            hit = cache.get(h)
+        seen = set()
+        for h in sorted(used, key=_START_AND_LIST):
+            key = id(h)
+            if key in seen:
+                continue
+            seen.add(key)
+            hit = cache.get(key)
             if hit is None:
                 ps, pe = (h[_START], h[_END]) if same_offsets else folded.to_plain(h[_START], h[_END])
-                hit = cache[h] = _new_hit(Hit, (h[_FIELD], h[_LIST], h[_TERM], plain[ps:pe]))
+                hit = cache[key] = _new_hit(Hit, (h[_FIELD], h[_LIST], h[_TERM], plain[ps:pe]))
             out.append(hit)
         return tuple(out)
 
@@ -554,7 +563,7 @@ class _ItemState:
     ``ignore`` lists, on first use) the trap masks, the hits that survive them, and the passing-mention
     spans."""
 
-    __slots__ = ("by_list", "folded", "starts", "_masks", "_live", "_passing")
+    __slots__ = ("by_list", "folded", "starts", "_masks", "_live", "_live_by_masks", "_passing")
 
     def __init__(self, by_list: dict[str, list[_Hit]], folded: Folded, starts: list[int]) -> None:
         self.by_list = by_list
@@ -562,6 +571,7 @@ class _ItemState:
         self.starts = starts
         self._masks: dict[tuple[str, ...], list[tuple[int, int]]] = {}
         self._live: dict[tuple[str, ...], dict[str, list[_Hit]]] = {}
+        self._live_by_masks: dict[tuple[tuple[int, int], ...], dict[str, list[_Hit]]] = {}
         self._passing: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, int]]] = {}
 
     def masks(self, ignore: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -578,8 +588,13 @@ class _ItemState:
         found = self._live.get(ignore)
         if found is None:
             masks = self.masks(ignore)
-            by_list = self.by_list
-            found = self._live[ignore] = {name: topic_set._live_hits(name, by_list, masks) for name in by_list}
+            # topics with other trap lists but the same trap spans (often none at all) share the answer
+            found = self._live_by_masks.get(tuple(masks))
+            if found is None:
+                by_list = self.by_list
+                found = {name: topic_set._live_hits(name, by_list, masks) for name in by_list}
+                self._live_by_masks[tuple(masks)] = found
+            self._live[ignore] = found
         return found
 
     def passing(self, topic: Topic, topic_set: TopicSet) -> list[tuple[int, int]]:
