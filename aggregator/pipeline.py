@@ -87,6 +87,7 @@ class Poller:
         self._fetchers: list[Fetcher] = []
         self._fetchers_lock = threading.Lock()
         self._prepare_pool: PreparePool | None = None  # worker processes during poll_many
+        self._near: store.NearDuplicates | None = None  # near-duplicate candidates during poll_many
 
     # ------------------------------------------------------------------ entry points
 
@@ -141,6 +142,7 @@ class Poller:
         processes = self.settings.poll_parse_processes if len(ids) > 1 else 0
         # Created before the poll threads so its workers fork from a process with no thread mid-work.
         self._prepare_pool = PreparePool(self.classifier, processes) if processes else None
+        self._near = store.NearDuplicates()  # read once for the whole poll, not once per source
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
                 futures = [pool.submit(run_group, group) for group in groups.values()]
@@ -151,6 +153,7 @@ class Poller:
             if self._prepare_pool is not None:
                 self._prepare_pool.close()
                 self._prepare_pool = None
+            self._near = None
         self.close()
         return [reports[source_id] for source_id in ids if source_id in reports]
 
@@ -253,9 +256,10 @@ class Poller:
         except ParseError as exc:
             return self._record_failure(spec, state, str(exc), exc.kind, feed_hint=exc.feed_link)
         cleaned, boilerplate, topic_rows = prepared.items, prepared.boilerplate, prepared.topic_rows
+        near = self._near
         try:
             with self.database.session_scope() as session:
-                counts = store.upsert_items(session, spec.id, cleaned, topic_rows, now)
+                counts = store.upsert_items(session, spec.id, cleaned, topic_rows, now, near)
                 store.record_poll(
                     session,
                     spec.id,
@@ -277,6 +281,8 @@ class Poller:
             log.error("source %s: could not store %d items: %s", spec.id, len(cleaned), exc)
             return self._record_failure(spec, state, f"could not store the items (database error: "
                                         f"{exc.__class__.__name__}); they will be fetched again", "storage")
+        if near is not None:
+            near.add(counts.primaries)  # committed: candidates for the sources polled after this one
         return PollReport(spec.id, "ok", counts.new, counts.updated, counts.unchanged)
 
     def _record(self, spec: SourceSpec, outcome: store.PollOutcome) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..domain import CleanItem
 from ..models import Item, ItemEvent, ItemTopic
-from ..stories import Candidate, NearDuplicateIndex
+from ..stories import Candidate, Match, RecentPrimaries
 from ..trials import registry_nct_id, trial_changes
 
 
@@ -43,6 +45,8 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     new_matches: int = 0
+    # The new items that are primaries: near-duplicate candidates for later sources once committed.
+    primaries: tuple[Candidate, ...] = ()
 
 
 TopicRows = list[tuple[str, float, list[dict[str, Any]]]]
@@ -58,8 +62,15 @@ def upsert_items(
     items: Sequence[CleanItem],
     topics: Sequence[TopicRows],
     now: datetime,
+    near: NearDuplicates | None = None,
 ) -> UpsertCounts:
-    """Insert new items, update changed ones in place, leave the rest; ``topics[i]`` belongs to ``items[i]``."""
+    """Insert new items, update changed ones in place, leave the rest; ``topics[i]`` belongs to ``items[i]``.
+
+    ``near``: the near-duplicate candidates of the whole poll (its caller adds ``primaries`` to it once the
+    transaction is committed); without it, they are read for this call alone.
+    """
+    if near is None:
+        near = NearDuplicates()
     by_hash: dict[str, tuple[CleanItem, TopicRows]] = {}
     for item, rows in zip(items, topics, strict=True):
         by_hash.setdefault(key_hash(item.key), (item, rows))  # a feed repeating a guid: the first one wins
@@ -80,8 +91,9 @@ def upsert_items(
         ).all()
     )
     new = updated = unchanged = new_matches = 0
-    near: NearDuplicateIndex | None = None  # loaded once, only if some new item has no identical story
     published_versions: list[tuple[int, Item]] = []
+    new_primaries: list[Item] = []
+    near_ready = False
     for digest, (item, rows) in by_hash.items():
         row = existing.get(digest)
         if row is None:
@@ -89,9 +101,10 @@ def upsert_items(
             primary = primaries.get(story)
             match = None
             if primary is None:
-                if near is None:
-                    near = NearDuplicateIndex(_near_candidates(session, source_id, now))
-                match = near.find(item.title, item.evidence_type, item.doi, item.nct_id)
+                if not near_ready:  # read once, only if some new item has no identical story
+                    near.refresh(session, now)
+                    near_ready = True
+                match = near.find(source_id, now, item)
                 primary = match.id if match else None
             row = Item(
                 source_id=source_id,
@@ -108,6 +121,8 @@ def upsert_items(
             session.add(row)
             if match and match.published_version:
                 published_versions.append((match.id, row))
+            if primary is None:
+                new_primaries.append(row)
             new += 1
             new_matches += bool(rows)
             continue
@@ -130,23 +145,86 @@ def upsert_items(
     for preprint_id, journal in published_versions:
         add_event(session, preprint_id, now, "published", f"Published in a journal: {journal.title}",
                   {"item_id": journal.id, "link": journal.link, "doi": journal.doi})
-    return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches)
+    candidates = tuple(Candidate(id=row.id, title=row.title, evidence_type=row.evidence_type, doi=row.doi,
+                                 nct_id=row.nct_id, source_id=source_id, first_seen_at=now) for row in new_primaries)
+    return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches, primaries=candidates)
 
 
 NEAR_DUPLICATE_DAYS = 60  # syndicated copies appear within days; a preprint's journal version within weeks
-NEAR_DUPLICATE_LIMIT = 3000
+NEAR_DUPLICATE_LIMIT = 3000  # per polled source: the most recent primary items of other sources
 
 
-def _near_candidates(session: Session, source_id: str, now: datetime) -> list[Candidate]:
-    """Recent primary items of other sources, the pool near-duplicate titles are compared with."""
-    since = now - timedelta(days=NEAR_DUPLICATE_DAYS)
-    rows = session.execute(
-        select(Item.id, Item.title, Item.evidence_type, Item.doi, Item.nct_id)
-        .where(Item.source_id != source_id, Item.duplicate_of_id.is_(None), Item.first_seen_at >= since)
-        .order_by(Item.first_seen_at.desc())
-        .limit(NEAR_DUPLICATE_LIMIT)
-    ).all()
-    return [Candidate(id=r[0], title=r[1], evidence_type=r[2], doi=r[3], nct_id=r[4]) for r in rows]
+class NearDuplicates:
+    """The pool near-duplicate titles are compared with, for every source of one poll (shared by its threads).
+
+    For a source polled at ``now`` the candidates are the ``NEAR_DUPLICATE_LIMIT`` most recent primary items of
+    other sources first seen in the ``NEAR_DUPLICATE_DAYS`` before ``now`` (``stories.RecentPrimaries``). They are
+    read from the database once, not once per source (docs/benchmark.md, finding 1). Then the poll adds what it
+    commits (``add``), and each source first reads the primary items committed since by anyone else (``refresh``:
+    a higher id than any seen so far), so a concurrent poller's items are candidates too.
+    """
+
+    def __init__(self, limit: int = NEAR_DUPLICATE_LIMIT) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._recent: RecentPrimaries | None = None
+        self._last_id = 0  # the highest item id the database had when last read
+
+    def refresh(self, session: Session, now: datetime) -> None:
+        """Bring the pool up to date with what is committed; the first call reads it."""
+        with self._lock:
+            last_id = session.scalar(select(func.max(Item.id))) or 0
+            if self._recent is None:
+                self._recent = RecentPrimaries(self.limit)
+                self._add_rows(_recent_primaries(session, now - timedelta(days=NEAR_DUPLICATE_DAYS), self.limit))
+            elif last_id > self._last_id:
+                self._add_rows(session.execute(
+                    _SELECT_CANDIDATE.where(Item.id > self._last_id, Item.duplicate_of_id.is_(None))).all())
+            self._last_id = max(self._last_id, last_id)
+
+    def find(self, source_id: str, now: datetime, item: CleanItem) -> Match | None:
+        since = now - timedelta(days=NEAR_DUPLICATE_DAYS)
+        with self._lock:
+            assert self._recent is not None, "find before refresh"
+            return self._recent.find(item.title, item.evidence_type, source_id, since, item.doi, item.nct_id)
+
+    def __contains__(self, item_id: int) -> bool:
+        with self._lock:
+            return self._recent is not None and item_id in self._recent
+
+    def add(self, primaries: Iterable[Candidate]) -> None:
+        """Primary items just committed (a rolled-back item must never become a candidate)."""
+        with self._lock:
+            if self._recent is not None:
+                self._recent.add(primaries)
+
+    def _add_rows(self, rows: Sequence[Any]) -> None:
+        assert self._recent is not None
+        self._recent.add(Candidate(id=r[0], title=r[1], evidence_type=r[2], doi=r[3], nct_id=r[4], source_id=r[5],
+                                   first_seen_at=r[6]) for r in rows)
+        self._last_id = max([self._last_id, *(r[0] for r in rows)])
+
+
+_SELECT_CANDIDATE = select(Item.id, Item.title, Item.evidence_type, Item.doi, Item.nct_id, Item.source_id,
+                           Item.first_seen_at)
+
+
+def _recent_primaries(session: Session, since: datetime, limit: int) -> Sequence[Any]:
+    """The most recent primary items first seen since ``since``: enough that every source finds the ``limit``
+    most recent of the *other* sources among them (and so for any item of the poll: those come on top)."""
+    size = limit
+    while True:
+        rows = session.execute(
+            _SELECT_CANDIDATE.where(Item.duplicate_of_id.is_(None), Item.first_seen_at >= since)
+            .order_by(Item.first_seen_at.desc(), Item.id.desc())
+            .limit(size)
+        ).all()
+        if len(rows) < size:
+            return rows  # all of them
+        most = max(Counter(r[5] for r in rows).values())  # the most any one source has among them
+        if size - most >= limit:
+            return rows
+        size = limit + most
 
 
 def events_for(session: Session, item_ids: Iterable[int]) -> dict[int, list[ItemEvent]]:
