@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..domain import CleanItem
@@ -91,8 +91,9 @@ def upsert_items(
         ).all()
     )
     new = updated = unchanged = new_matches = 0
-    published_versions: list[tuple[int, Item]] = []
-    new_primaries: list[Item] = []
+    published_versions: list[tuple[int, int]] = []  # (preprint id, position of its journal version in new_rows)
+    new_rows: list[dict[str, Any]] = []
+    new_topics: list[TopicRows] = []
     near_ready = False
     for digest, (item, rows) in by_hash.items():
         row = existing.get(digest)
@@ -106,23 +107,20 @@ def upsert_items(
                     near_ready = True
                 match = near.find(source_id, now, item)
                 primary = match.id if match else None
-            row = Item(
-                source_id=source_id,
-                key=item.key,
-                key_hash=digest,
-                first_seen_at=now,
-                updated_at=now,
-                sort_at=_sort_at(item, now),
-                story_key=story,
-                duplicate_of_id=primary,
-            )
-            _copy_fields(row, item)
-            row.topics = [ItemTopic(topic_id=t, score=s, hits=h) for t, s, h in rows]
-            session.add(row)
             if match and match.published_version:
-                published_versions.append((match.id, row))
-            if primary is None:
-                new_primaries.append(row)
+                published_versions.append((match.id, len(new_rows)))
+            new_rows.append({
+                "source_id": source_id,
+                "key": item.key,
+                "key_hash": digest,
+                "first_seen_at": now,
+                "updated_at": now,
+                "sort_at": _sort_at(item, now),
+                "story_key": story,
+                "duplicate_of_id": primary,
+                **_fields(item),
+            })
+            new_topics.append(rows)
             new += 1
             new_matches += bool(rows)
             continue
@@ -141,13 +139,34 @@ def upsert_items(
             updated += 1
         else:
             unchanged += 1
+    ids = _insert_new(session, new_rows, new_topics)
     session.flush()
-    for preprint_id, journal in published_versions:
-        add_event(session, preprint_id, now, "published", f"Published in a journal: {journal.title}",
-                  {"item_id": journal.id, "link": journal.link, "doi": journal.doi})
-    candidates = tuple(Candidate(id=row.id, title=row.title, evidence_type=row.evidence_type, doi=row.doi,
-                                 nct_id=row.nct_id, source_id=source_id, first_seen_at=now) for row in new_primaries)
+    for preprint_id, position in published_versions:
+        journal = new_rows[position]
+        add_event(session, preprint_id, now, "published", f"Published in a journal: {journal['title']}",
+                  {"item_id": ids[position], "link": journal["link"], "doi": journal["doi"]})
+    candidates = tuple(Candidate(id=item_id, title=row["title"], evidence_type=row["evidence_type"], doi=row["doi"],
+                                 nct_id=row["nct_id"], source_id=source_id, first_seen_at=now)
+                       for item_id, row in zip(ids, new_rows, strict=True) if row["duplicate_of_id"] is None)
     return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches, primaries=candidates)
+
+
+_ITEM = cast(Table, Item.__table__)
+_ITEM_TOPIC = cast(Table, ItemTopic.__table__)
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]], topics: list[TopicRows]) -> list[int]:
+    """New items and their topics: one Core INSERT each (batched by SQLAlchemy's insertmanyvalues, with
+    RETURNING), not an ORM object, relationship and unit-of-work flush per item (docs/benchmark.md, finding 2).
+    Returns the new ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    ids = list(session.execute(insert(_ITEM).returning(_ITEM.c.id, sort_by_parameter_order=True), rows).scalars())
+    topic_rows = [{"item_id": item_id, "topic_id": topic_id, "score": score, "hits": hits}
+                  for item_id, item_topics in zip(ids, topics, strict=True) for topic_id, score, hits in item_topics]
+    if topic_rows:
+        session.execute(insert(_ITEM_TOPIC), topic_rows)
+    return ids
 
 
 NEAR_DUPLICATE_DAYS = 60  # syndicated copies appear within days; a preprint's journal version within weeks
@@ -244,23 +263,31 @@ def _facts_changed(row: Item, item: CleanItem) -> bool:
     return (row.extra or {}) != item.extra or row.link != item.link
 
 
+def _fields(item: CleanItem) -> dict[str, Any]:
+    """The columns an item's source decides (set when it is new, and again whenever it changes)."""
+    return {
+        "title": item.title,
+        "link": item.link,
+        "normalized_link": item.normalized_link,
+        "guid": item.guid,
+        "summary_html": item.summary_html,
+        "summary_text": item.summary_text,
+        "content_text": item.content_text,
+        "author": item.author,
+        "categories": list(item.categories),
+        "published_at": item.published_at,
+        "evidence_type": item.evidence_type,
+        "doi": item.doi,
+        "pmid": item.pmid,
+        "nct_id": item.nct_id,
+        "extra": item.extra,
+        "content_hash": item.content_hash,
+    }
+
+
 def _copy_fields(row: Item, item: CleanItem) -> None:
-    row.title = item.title
-    row.link = item.link
-    row.normalized_link = item.normalized_link
-    row.guid = item.guid
-    row.summary_html = item.summary_html
-    row.summary_text = item.summary_text
-    row.content_text = item.content_text
-    row.author = item.author
-    row.categories = list(item.categories)
-    row.published_at = item.published_at
-    row.evidence_type = item.evidence_type
-    row.doi = item.doi
-    row.pmid = item.pmid
-    row.nct_id = item.nct_id
-    row.extra = item.extra
-    row.content_hash = item.content_hash
+    for name, value in _fields(item).items():
+        setattr(row, name, value)
 
 
 def _replace_topics(row: Item, rows: TopicRows) -> None:
