@@ -16,8 +16,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -86,8 +87,8 @@ class Poller:
         self._local = threading.local()
         self._fetchers: list[Fetcher] = []
         self._fetchers_lock = threading.Lock()
-        self._prepare_pool: PreparePool | None = None  # worker processes during poll_many
-        self._near: store.NearDuplicates | None = None  # near-duplicate candidates during poll_many
+        self._prepare_pool: PreparePool | None = None  # worker processes during one_poll
+        self._near: store.NearDuplicates | None = None  # near-duplicate candidates during one_poll
 
     # ------------------------------------------------------------------ entry points
 
@@ -140,22 +141,28 @@ class Poller:
 
         workers = max(1, min(self.settings.poll_workers, len(groups)))
         processes = self.settings.poll_parse_processes if len(ids) > 1 else 0
+        with self.one_poll(processes), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            futures = [pool.submit(run_group, group) for group in groups.values()]
+            for future in as_completed(futures):
+                for report in future.result():
+                    reports[report.source_id] = report
+        self.close()
+        return [reports[source_id] for source_id in ids if source_id in reports]
+
+    @contextmanager
+    def one_poll(self, processes: int = 0) -> Iterator[None]:
+        """What the sources polled inside share: the near-duplicate candidates (read once, not once per source)
+        and, with ``processes``, the parse worker processes. Enter it before starting poll threads."""
         # Created before the poll threads so its workers fork from a process with no thread mid-work.
         self._prepare_pool = PreparePool(self.classifier, processes) if processes else None
-        self._near = store.NearDuplicates()  # read once for the whole poll, not once per source
+        self._near = store.NearDuplicates()
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-                futures = [pool.submit(run_group, group) for group in groups.values()]
-                for future in as_completed(futures):
-                    for report in future.result():
-                        reports[report.source_id] = report
+            yield
         finally:
             if self._prepare_pool is not None:
                 self._prepare_pool.close()
                 self._prepare_pool = None
             self._near = None
-        self.close()
-        return [reports[source_id] for source_id in ids if source_id in reports]
 
     def close(self) -> None:
         with self._fetchers_lock:
