@@ -34,7 +34,6 @@ _CLEAN_CONTENT_TAGS = {"script", "style", "iframe", "object", "embed", "noscript
 
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "_hsenc", "_hsmi", "rss",
                     "ref", "ref_src", "fc", "ff", "v", "cmpid", "icid", "af"}
-_WHITESPACE = re.compile(r"\s+")
 # Control characters (Unicode category Cc) except tab and newline; a regex, not a per-character loop (the
 # loop cost more than nh3 itself, see docs/benchmark.md).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -44,6 +43,9 @@ _TAG_START = re.compile(r"<[a-zA-Z!/?]")
 # angle brackets, spaces and the like are percent-encoded so a link cannot break out of an attribute anywhere.
 _URL_SAFE_CHARS = "/:?#[]@!$&()*+,;=%~-._"
 # WordPress appends "The post <title> appeared first on <site>." to every excerpt: noise, and it repeats the title.
+# Searched only in text that has its fixed words: a regular-expression search of every summary cost more
+# than nh3's sanitising of it (docs/benchmark.md).
+_WORDPRESS_FOOTER_WORDS = " appeared first on "
 _WORDPRESS_FOOTER = re.compile(r"\s*(<p>)?\s*The post .{1,600}? appeared first on .{1,300}?\.\s*(</p>)?\s*$",
                                re.DOTALL)
 _MAX_TITLE = 500
@@ -88,7 +90,8 @@ def html_to_text(fragment: str) -> str:
         text = _CONTROL.sub("", html.unescape(nh3.clean(text, tags=set(), clean_content_tags=_CLEAN_CONTENT_TAGS)))
     else:
         text = _TAG_START.sub(lambda m: "\u2039" + m.group(0)[1:], text)
-    return _WHITESPACE.sub(" ", text).strip()
+    # Whitespace collapsed: str.split() splits on exactly what r"\s+" matches (str.isspace), and drops the ends.
+    return " ".join(text.split())
 
 
 def truncate(text: str, limit: int) -> str:
@@ -190,7 +193,9 @@ def identity_key(guid: str | None, normalized: str | None, hash_: str) -> str:
 
 def clean_item(item: ParsedItem, spec: SourceSpec, now: datetime) -> CleanItem:
     title = truncate(html_to_text(item.title), _MAX_TITLE)
-    summary_source = _WORDPRESS_FOOTER.sub("", item.summary or item.content)
+    summary_source = item.summary or item.content
+    if _WORDPRESS_FOOTER_WORDS in summary_source:
+        summary_source = _WORDPRESS_FOOTER.sub("", summary_source)
     summary_html = sanitize_html(summary_source[:_MAX_SUMMARY_HTML * 5])[:_MAX_SUMMARY_HTML]
     summary_text = html_to_text(summary_source)[:_MAX_TEXT]
     content_text = html_to_text(item.content)[:_MAX_TEXT] if item.content and item.summary else ""

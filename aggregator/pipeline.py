@@ -16,8 +16,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -86,7 +87,8 @@ class Poller:
         self._local = threading.local()
         self._fetchers: list[Fetcher] = []
         self._fetchers_lock = threading.Lock()
-        self._prepare_pool: PreparePool | None = None  # worker processes during poll_many
+        self._prepare_pool: PreparePool | None = None  # worker processes during one_poll
+        self._near: store.NearDuplicates | None = None  # near-duplicate candidates during one_poll
 
     # ------------------------------------------------------------------ entry points
 
@@ -139,20 +141,28 @@ class Poller:
 
         workers = max(1, min(self.settings.poll_workers, len(groups)))
         processes = self.settings.poll_parse_processes if len(ids) > 1 else 0
+        with self.one_poll(processes), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            futures = [pool.submit(run_group, group) for group in groups.values()]
+            for future in as_completed(futures):
+                for report in future.result():
+                    reports[report.source_id] = report
+        self.close()
+        return [reports[source_id] for source_id in ids if source_id in reports]
+
+    @contextmanager
+    def one_poll(self, processes: int = 0) -> Iterator[None]:
+        """What the sources polled inside share: the near-duplicate candidates (read once, not once per source)
+        and, with ``processes``, the parse worker processes. Enter it before starting poll threads."""
         # Created before the poll threads so its workers fork from a process with no thread mid-work.
         self._prepare_pool = PreparePool(self.classifier, processes) if processes else None
+        self._near = store.NearDuplicates()
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-                futures = [pool.submit(run_group, group) for group in groups.values()]
-                for future in as_completed(futures):
-                    for report in future.result():
-                        reports[report.source_id] = report
+            yield
         finally:
             if self._prepare_pool is not None:
                 self._prepare_pool.close()
                 self._prepare_pool = None
-        self.close()
-        return [reports[source_id] for source_id in ids if source_id in reports]
+            self._near = None
 
     def close(self) -> None:
         with self._fetchers_lock:
@@ -253,9 +263,10 @@ class Poller:
         except ParseError as exc:
             return self._record_failure(spec, state, str(exc), exc.kind, feed_hint=exc.feed_link)
         cleaned, boilerplate, topic_rows = prepared.items, prepared.boilerplate, prepared.topic_rows
+        near = self._near
         try:
             with self.database.session_scope() as session:
-                counts = store.upsert_items(session, spec.id, cleaned, topic_rows, now)
+                counts = store.upsert_items(session, spec.id, cleaned, topic_rows, now, near)
                 store.record_poll(
                     session,
                     spec.id,
@@ -277,6 +288,8 @@ class Poller:
             log.error("source %s: could not store %d items: %s", spec.id, len(cleaned), exc)
             return self._record_failure(spec, state, f"could not store the items (database error: "
                                         f"{exc.__class__.__name__}); they will be fetched again", "storage")
+        if near is not None:
+            near.add(counts.primaries)  # committed: candidates for the sources polled after this one
         return PollReport(spec.id, "ok", counts.new, counts.updated, counts.unchanged)
 
     def _record(self, spec: SourceSpec, outcome: store.PollOutcome) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 THRESHOLD = 0.75
@@ -61,6 +63,9 @@ class Candidate:
     evidence_type: str
     doi: str | None = None
     nct_id: str | None = None
+    # Where and when it was first seen: what ``RecentPrimaries`` filters and ranks by.
+    source_id: str | None = None
+    first_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -106,29 +111,43 @@ class NearDuplicateIndex:
     ~70 ms per item (see docs/benchmark.md); this costs well under a millisecond.
     """
 
-    def __init__(self, candidates: Sequence[Candidate]) -> None:
-        self._candidates = list(candidates)
+    def __init__(self, candidates: Sequence[Candidate] = ()) -> None:
+        self._candidates: list[Candidate] = []
         self._words: list[frozenset[str]] = []
         self._postings: dict[str, list[int]] = {}
-        for index, candidate in enumerate(self._candidates):
-            words = title_words(candidate.title)
-            self._words.append(words)
-            if len(words) < MIN_WORDS:
-                continue
-            for word in words:
-                self._postings.setdefault(word, []).append(index)
+        for candidate in candidates:
+            self.add(candidate)
+
+    def add(self, candidate: Candidate) -> None:
+        """Append a candidate (it comes after every candidate already there)."""
+        index = len(self._candidates)
+        self._candidates.append(candidate)
+        words = title_words(candidate.title)
+        self._words.append(words)
+        if len(words) < MIN_WORDS:
+            return
+        for word in words:
+            self._postings.setdefault(word, []).append(index)
 
     def find(self, title: str, evidence_type: str, doi: str | None = None,
              nct_id: str | None = None) -> Match | None:
         words = title_words(title)
         if len(words) < MIN_WORDS:
             return None
+        # Candidate order, as in find_near_duplicate: the first of equal scores wins.
+        return self._best(words, sorted(self._reachable(words)), evidence_type, doi, nct_id)
+
+    def _reachable(self, words: frozenset[str]) -> set[int]:
+        """The candidates that may reach THRESHOLD with ``words``: those under its rarest words."""
         # The epsilon only ever lowers the required overlap, which widens the prefix: never a missed match.
         overlap = max(1, math.ceil(THRESHOLD * len(words) - 1e-9))
         rarest = sorted(words, key=lambda w: len(self._postings.get(w, ())))[: len(words) - overlap + 1]
-        indexes = sorted({i for word in rarest for i in self._postings.get(word, ())})
+        return {i for word in rarest for i in self._postings.get(word, ())}
+
+    def _best(self, words: frozenset[str], indexes: Iterable[int], evidence_type: str, doi: str | None,
+              nct_id: str | None) -> Match | None:
         best: Match | None = None
-        for index in indexes:  # candidate order, as in find_near_duplicate: the first of equal scores wins
+        for index in indexes:
             candidate = self._candidates[index]
             if _identifiers_conflict(doi, nct_id, evidence_type, candidate):
                 continue
@@ -137,3 +156,78 @@ class NearDuplicateIndex:
                 best = Match(candidate.id, score, published_version=(
                     candidate.evidence_type == "preprint" and evidence_type == "peer-reviewed"))
         return best
+
+
+_Key = tuple[datetime, int]
+
+
+class RecentPrimaries:
+    """The near-duplicate candidates of a whole poll, kept up to date as items are stored.
+
+    Holds recent primary items of every source (each with ``source_id`` and ``first_seen_at``). For a new item
+    of source S, ``find`` considers exactly the candidates the store used to read for S with one query per
+    source: the ``limit`` most recent (first seen, then id, descending) items of *other* sources first seen at
+    or after ``since``, best score first, the most recent of equal scores. Reading and indexing those 3,000
+    rows again for every polled source cost ~30 ms per source (docs/benchmark.md); here they are read once per
+    poll and the items stored since are added.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._index = NearDuplicateIndex()
+        self._order: list[_Key] = []  # the index's candidates' keys, by index position
+        self._keys: list[_Key] = []  # every key, ascending
+        self._by_source: dict[str, list[_Key]] = {}  # each source's keys, ascending
+        self._ids: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, item_id: int) -> bool:
+        return item_id in self._ids
+
+    def add(self, candidates: Iterable[Candidate]) -> None:
+        """Add candidates (in any order; one already present is ignored)."""
+        for candidate in candidates:
+            if candidate.id in self._ids:
+                continue
+            if candidate.source_id is None or candidate.first_seen_at is None:
+                raise ValueError("a candidate of RecentPrimaries needs its source_id and first_seen_at")
+            key = (candidate.first_seen_at, candidate.id)
+            self._ids.add(candidate.id)
+            insort(self._keys, key)
+            insort(self._by_source.setdefault(candidate.source_id, []), key)
+            self._order.append(key)
+            self._index.add(candidate)
+
+    def _lowest_key(self, source_id: str) -> _Key | None:
+        """The key of the ``limit``-th most recent candidate of another source; None when there are fewer."""
+        keys, own = self._keys, self._by_source.get(source_id, [])
+        if len(keys) - len(own) <= self.limit:
+            return None
+
+        def others_from(position: int) -> int:  # candidates of other sources at or above keys[position]
+            return (len(keys) - position) - (len(own) - bisect_left(own, keys[position]))
+
+        low, high = 0, len(keys) - 1  # the first position from which at most ``limit`` others remain
+        while low < high:
+            middle = (low + high) // 2
+            if others_from(middle) <= self.limit:
+                high = middle
+            else:
+                low = middle + 1
+        return keys[low]
+
+    def find(self, title: str, evidence_type: str, source_id: str, since: datetime, doi: str | None = None,
+             nct_id: str | None = None) -> Match | None:
+        words = title_words(title)
+        if len(words) < MIN_WORDS:
+            return None
+        lowest = self._lowest_key(source_id)
+        candidates, order = self._index._candidates, self._order
+        indexes = [
+            i for i in self._index._reachable(words)
+            if candidates[i].source_id != source_id and order[i][0] >= since and (lowest is None or order[i] >= lowest)
+        ]
+        indexes.sort(key=order.__getitem__, reverse=True)  # most recent first, as the per-source query read them
+        return self._index._best(words, indexes, evidence_type, doi, nct_id)

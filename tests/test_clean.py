@@ -117,3 +117,32 @@ def test_wordpress_footer_is_dropped_from_summaries() -> None:
     clean = clean_item(ParsedItem(title="KYSA-7 done", summary=summary), SPEC, NOW)
     assert clean.summary_text == "KYV-101 enrolled."
     assert "appeared first" not in clean.summary_html
+
+
+def test_whitespace_is_what_the_regular_expression_called_whitespace() -> None:
+    """html_to_text collapses whitespace with str.split(): the same characters as r"\\s" (checked over every code
+    point), so text and content hashes are what they were when a regular expression did it."""
+    import re
+
+    space = re.compile(r"\s")
+    assert [c for c in range(0x110000) if (space.fullmatch(chr(c)) is not None) != chr(c).isspace()] == []
+    text = "\u00a0 a\u2003\u2028b \x1c\x1dc\u3000\n"
+    assert html_to_text(text) == re.sub(r"\s+", " ", text).strip() == "a b c"
+
+
+@pytest.mark.parametrize("summary", [
+    "<p>No footer at all.</p>",
+    "<p>Text.</p><p>The post X appeared first on Y.</p>",
+    "<p>Text.</p> The post X appeared first on Y.  ",
+    "<p>The post X appeared first on Y. And more text after it.</p>",
+    "The post appeared first on nothing",
+    "<p>X appeared first on Y.</p>",
+])
+def test_wordpress_footer_is_searched_only_where_it_can_be(summary: str) -> None:
+    """The footer's regular expression needs " appeared first on ": skipping summaries without it changes nothing."""
+    from aggregator.clean import _WORDPRESS_FOOTER
+
+    expected = _WORDPRESS_FOOTER.sub("", summary)
+    clean = clean_item(ParsedItem(title="T", summary=summary), SPEC, NOW)
+    assert clean.summary_text == html_to_text(expected)
+    assert clean.summary_html == sanitize_html(expected)

@@ -3,11 +3,16 @@ preprint linked to its later journal version (rules table-tested; grouping on SQ
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from aggregator import store
+from aggregator.clean import clean_item
+from aggregator.cli import build_poller
+from aggregator.db import get_database
+from aggregator.domain import CleanItem, ParsedItem, SourceSpec
 from aggregator.stories import Candidate, find_near_duplicate, normalize_title, similarity, title_words
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
@@ -128,3 +133,83 @@ def test_registry_rss_entry_and_api_record_of_one_trial_are_one_story(
     api = next(r for r in rows if r.source_id == "api" and r.nct_id == "NCT06384976")
     [entry] = [r for r in rows if r.source_id == "rss"]
     assert entry.duplicate_of_id == api.id
+
+
+def test_one_poll_groups_an_item_with_one_stored_earlier_in_the_same_poll(
+    tmp_path: Path, feed_server: FeedServer, any_db_url: str
+) -> None:
+    """The near-duplicate candidates are read once per poll: what the poll stored since must be among them."""
+    summary = "Kyverna dosed the first person with progressive multiple sclerosis with its CD19 CAR T cells."
+    feed_server.add("/ir.xml", rss(rss_item(RELEASE, "https://ir.kyverna.example/news/1", summary, guid="ir-1")))
+    feed_server.add("/wire.xml", rss(rss_item(RELEASE + " | Business Wire", "https://wire.example/x/2",
+                                              summary, guid="bw-77")))
+    feed_server.add("/copy.xml", rss(rss_item(RELEASE + " - GlobeNewswire", "https://copy.example/x/3",
+                                              summary, guid="gn-1")))
+    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "ir", "name": "Kyverna IR", "url": feed_server.url("/ir.xml"), "evidence_type": "press-release"},
+        {"id": "wire", "name": "Business Wire", "url": feed_server.url("/wire.xml")},
+        {"id": "copy", "name": "GlobeNewswire", "url": feed_server.url("/copy.xml")},
+    ]))
+    # One host: the three sources are polled one after another, in this order, by one poll.
+    reports = poller(app, Clock(NOW)).poll_many(["ir", "wire", "copy"])
+    assert [r.new for r in reports] == [1, 1, 1]
+    rows = {row.source_id: row for row in stored(app)}
+    assert rows["ir"].duplicate_of_id is None
+    assert rows["wire"].duplicate_of_id == rows["ir"].id
+    assert rows["copy"].duplicate_of_id == rows["ir"].id  # the primary, never the duplicate stored in between
+
+
+def _clean(title: str, guid: str) -> CleanItem:
+    spec = SourceSpec(id="x", name="x", url="https://x.example/feed")
+    return clean_item(ParsedItem(title=title, link=f"https://x.example/{guid}", guid=guid), spec, NOW)
+
+
+def test_near_duplicate_pool_of_a_poll(tmp_path: Path, any_db_url: str) -> None:
+    """Read once, enough rows for every source; then what others commit, and what this poll commits."""
+    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": s, "name": s, "url": f"https://{s}.example/feed"} for s in ("a", "b", "c", "d")]))
+    database = get_database(app)
+    build_poller(app).sync_sources()
+    release = _clean(RELEASE, "r")
+    fillers = [_clean(f"Unrelated story number {i} about lupus nephritis outcomes", f"f{i}") for i in range(4)]
+
+    def upsert(source: str, items: list[CleanItem], at: datetime, near: store.NearDuplicates | None = None
+               ) -> store.UpsertCounts:
+        with database.session_scope() as session:
+            return store.upsert_items(session, source, items, [[] for _ in items], at, near)
+
+    upsert("b", [release], NOW - timedelta(hours=2))  # the original, older than a's own items
+    upsert("a", fillers, NOW - timedelta(hours=1))  # four newer items of the polled source itself
+    near = store.NearDuplicates(limit=1)
+    # With a limit of 1, the 1 most recent item of the *other* sources is b's release, under a's four own items.
+    with database.session_scope() as session:
+        near.refresh(session, NOW)
+        match = near.find("a", NOW, _clean(RELEASE + " | Wire", "w"))
+    assert match is not None and match.id == min(row.id for row in stored(app))
+    # Another poller commits a copy's original under source d: the next refresh reads it.
+    upsert("d", [_clean("Anti-CD19 CAR T-cell therapy in progressive multiple sclerosis: a case series", "d1")],
+           NOW - timedelta(minutes=1))
+    case_series = _clean("Anti-CD19 CAR T cell therapy in progressive multiple sclerosis: a case series", "c1")
+    with database.session_scope() as session:
+        near.find("c", NOW, case_series)  # before the refresh: not there yet
+        near.refresh(session, NOW)
+        found = near.find("c", NOW, case_series)
+    assert found is not None and found.id == max(row.id for row in stored(app))
+    # upsert_items never adds to the pool itself: its caller adds the primaries once they are committed, so a
+    # rolled-back item never becomes a candidate.
+    counts = upsert("c", [case_series], NOW, near)
+    assert counts.new == 1 and counts.primaries == ()  # a duplicate of d's item: no candidate
+    try:
+        with database.session_scope() as session:
+            rolled_back = store.upsert_items(session, "a", [_clean("Zanubrutinib in relapsing MS: results of a "
+                                                                   "randomised phase two study", "z")], [[]], NOW, near)
+            raise RuntimeError("the transaction fails")
+    except RuntimeError:
+        pass
+    assert len(rolled_back.primaries) == 1
+    assert rolled_back.primaries[0].id not in near
+    committed = upsert("a", [_clean("Zanubrutinib in relapsing MS: results of a randomised phase two study", "z")],
+                       NOW, near)
+    near.add(committed.primaries)
+    assert [c.id for c in committed.primaries] == [max(row.id for row in stored(app))]
+    assert committed.primaries[0].id in near

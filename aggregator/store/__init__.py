@@ -14,6 +14,7 @@ from __future__ import annotations
 from .items import (
     NEAR_DUPLICATE_DAYS,
     NEAR_DUPLICATE_LIMIT,
+    NearDuplicates,
     TopicRows,
     UpsertCounts,
     add_event,
@@ -58,6 +59,7 @@ __all__ = [
     "change_marker",
     "NEAR_DUPLICATE_DAYS",
     "NEAR_DUPLICATE_LIMIT",
+    "NearDuplicates",
     "TopicRows",
     "UpsertCounts",
     "add_event",

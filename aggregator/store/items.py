@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..domain import CleanItem
 from ..models import Item, ItemEvent, ItemTopic
-from ..stories import Candidate, NearDuplicateIndex
+from ..stories import Candidate, Match, RecentPrimaries
 from ..trials import registry_nct_id, trial_changes
 
 
@@ -43,6 +45,8 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     new_matches: int = 0
+    # The new items that are primaries: near-duplicate candidates for later sources once committed.
+    primaries: tuple[Candidate, ...] = ()
 
 
 TopicRows = list[tuple[str, float, list[dict[str, Any]]]]
@@ -58,8 +62,15 @@ def upsert_items(
     items: Sequence[CleanItem],
     topics: Sequence[TopicRows],
     now: datetime,
+    near: NearDuplicates | None = None,
 ) -> UpsertCounts:
-    """Insert new items, update changed ones in place, leave the rest; ``topics[i]`` belongs to ``items[i]``."""
+    """Insert new items, update changed ones in place, leave the rest; ``topics[i]`` belongs to ``items[i]``.
+
+    ``near``: the near-duplicate candidates of the whole poll (its caller adds ``primaries`` to it once the
+    transaction is committed); without it, they are read for this call alone.
+    """
+    if near is None:
+        near = NearDuplicates()
     by_hash: dict[str, tuple[CleanItem, TopicRows]] = {}
     for item, rows in zip(items, topics, strict=True):
         by_hash.setdefault(key_hash(item.key), (item, rows))  # a feed repeating a guid: the first one wins
@@ -80,8 +91,10 @@ def upsert_items(
         ).all()
     )
     new = updated = unchanged = new_matches = 0
-    near: NearDuplicateIndex | None = None  # loaded once, only if some new item has no identical story
-    published_versions: list[tuple[int, Item]] = []
+    published_versions: list[tuple[int, int]] = []  # (preprint id, position of its journal version in new_rows)
+    new_rows: list[dict[str, Any]] = []
+    new_topics: list[TopicRows] = []
+    near_ready = False
     for digest, (item, rows) in by_hash.items():
         row = existing.get(digest)
         if row is None:
@@ -89,25 +102,25 @@ def upsert_items(
             primary = primaries.get(story)
             match = None
             if primary is None:
-                if near is None:
-                    near = NearDuplicateIndex(_near_candidates(session, source_id, now))
-                match = near.find(item.title, item.evidence_type, item.doi, item.nct_id)
+                if not near_ready:  # read once, only if some new item has no identical story
+                    near.refresh(session, now)
+                    near_ready = True
+                match = near.find(source_id, now, item)
                 primary = match.id if match else None
-            row = Item(
-                source_id=source_id,
-                key=item.key,
-                key_hash=digest,
-                first_seen_at=now,
-                updated_at=now,
-                sort_at=_sort_at(item, now),
-                story_key=story,
-                duplicate_of_id=primary,
-            )
-            _copy_fields(row, item)
-            row.topics = [ItemTopic(topic_id=t, score=s, hits=h) for t, s, h in rows]
-            session.add(row)
             if match and match.published_version:
-                published_versions.append((match.id, row))
+                published_versions.append((match.id, len(new_rows)))
+            new_rows.append({
+                "source_id": source_id,
+                "key": item.key,
+                "key_hash": digest,
+                "first_seen_at": now,
+                "updated_at": now,
+                "sort_at": _sort_at(item, now),
+                "story_key": story,
+                "duplicate_of_id": primary,
+                **_fields(item),
+            })
+            new_topics.append(rows)
             new += 1
             new_matches += bool(rows)
             continue
@@ -126,27 +139,111 @@ def upsert_items(
             updated += 1
         else:
             unchanged += 1
+    ids = _insert_new(session, new_rows, new_topics)
     session.flush()
-    for preprint_id, journal in published_versions:
-        add_event(session, preprint_id, now, "published", f"Published in a journal: {journal.title}",
-                  {"item_id": journal.id, "link": journal.link, "doi": journal.doi})
-    return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches)
+    for preprint_id, position in published_versions:
+        journal = new_rows[position]
+        add_event(session, preprint_id, now, "published", f"Published in a journal: {journal['title']}",
+                  {"item_id": ids[position], "link": journal["link"], "doi": journal["doi"]})
+    candidates = tuple(Candidate(id=item_id, title=row["title"], evidence_type=row["evidence_type"], doi=row["doi"],
+                                 nct_id=row["nct_id"], source_id=source_id, first_seen_at=now)
+                       for item_id, row in zip(ids, new_rows, strict=True) if row["duplicate_of_id"] is None)
+    return UpsertCounts(new=new, updated=updated, unchanged=unchanged, new_matches=new_matches, primaries=candidates)
+
+
+_ITEM = cast(Table, Item.__table__)
+_ITEM_TOPIC = cast(Table, ItemTopic.__table__)
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]], topics: list[TopicRows]) -> list[int]:
+    """New items and their topics: one Core INSERT each (batched by SQLAlchemy's insertmanyvalues, with
+    RETURNING), not an ORM object, relationship and unit-of-work flush per item (docs/benchmark.md, finding 2).
+    Returns the new ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    ids = list(session.execute(insert(_ITEM).returning(_ITEM.c.id, sort_by_parameter_order=True), rows).scalars())
+    topic_rows = [{"item_id": item_id, "topic_id": topic_id, "score": score, "hits": hits}
+                  for item_id, item_topics in zip(ids, topics, strict=True) for topic_id, score, hits in item_topics]
+    if topic_rows:
+        session.execute(insert(_ITEM_TOPIC), topic_rows)
+    return ids
 
 
 NEAR_DUPLICATE_DAYS = 60  # syndicated copies appear within days; a preprint's journal version within weeks
-NEAR_DUPLICATE_LIMIT = 3000
+NEAR_DUPLICATE_LIMIT = 3000  # per polled source: the most recent primary items of other sources
 
 
-def _near_candidates(session: Session, source_id: str, now: datetime) -> list[Candidate]:
-    """Recent primary items of other sources, the pool near-duplicate titles are compared with."""
-    since = now - timedelta(days=NEAR_DUPLICATE_DAYS)
-    rows = session.execute(
-        select(Item.id, Item.title, Item.evidence_type, Item.doi, Item.nct_id)
-        .where(Item.source_id != source_id, Item.duplicate_of_id.is_(None), Item.first_seen_at >= since)
-        .order_by(Item.first_seen_at.desc())
-        .limit(NEAR_DUPLICATE_LIMIT)
-    ).all()
-    return [Candidate(id=r[0], title=r[1], evidence_type=r[2], doi=r[3], nct_id=r[4]) for r in rows]
+class NearDuplicates:
+    """The pool near-duplicate titles are compared with, for every source of one poll (shared by its threads).
+
+    For a source polled at ``now`` the candidates are the ``NEAR_DUPLICATE_LIMIT`` most recent primary items of
+    other sources first seen in the ``NEAR_DUPLICATE_DAYS`` before ``now`` (``stories.RecentPrimaries``). They are
+    read from the database once, not once per source (docs/benchmark.md, finding 1). Then the poll adds what it
+    commits (``add``), and each source first reads the primary items committed since by anyone else (``refresh``:
+    a higher id than any seen so far), so a concurrent poller's items are candidates too.
+    """
+
+    def __init__(self, limit: int = NEAR_DUPLICATE_LIMIT) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._recent: RecentPrimaries | None = None
+        self._last_id = 0  # the highest item id the database had when last read
+
+    def refresh(self, session: Session, now: datetime) -> None:
+        """Bring the pool up to date with what is committed; the first call reads it."""
+        with self._lock:
+            last_id = session.scalar(select(func.max(Item.id))) or 0
+            if self._recent is None:
+                self._recent = RecentPrimaries(self.limit)
+                self._add_rows(_recent_primaries(session, now - timedelta(days=NEAR_DUPLICATE_DAYS), self.limit))
+            elif last_id > self._last_id:
+                self._add_rows(session.execute(
+                    _SELECT_CANDIDATE.where(Item.id > self._last_id, Item.duplicate_of_id.is_(None))).all())
+            self._last_id = max(self._last_id, last_id)
+
+    def find(self, source_id: str, now: datetime, item: CleanItem) -> Match | None:
+        since = now - timedelta(days=NEAR_DUPLICATE_DAYS)
+        with self._lock:
+            assert self._recent is not None, "find before refresh"
+            return self._recent.find(item.title, item.evidence_type, source_id, since, item.doi, item.nct_id)
+
+    def __contains__(self, item_id: int) -> bool:
+        with self._lock:
+            return self._recent is not None and item_id in self._recent
+
+    def add(self, primaries: Iterable[Candidate]) -> None:
+        """Primary items just committed (a rolled-back item must never become a candidate)."""
+        with self._lock:
+            if self._recent is not None:
+                self._recent.add(primaries)
+
+    def _add_rows(self, rows: Sequence[Any]) -> None:
+        assert self._recent is not None
+        self._recent.add(Candidate(id=r[0], title=r[1], evidence_type=r[2], doi=r[3], nct_id=r[4], source_id=r[5],
+                                   first_seen_at=r[6]) for r in rows)
+        self._last_id = max([self._last_id, *(r[0] for r in rows)])
+
+
+_SELECT_CANDIDATE = select(Item.id, Item.title, Item.evidence_type, Item.doi, Item.nct_id, Item.source_id,
+                           Item.first_seen_at)
+
+
+def _recent_primaries(session: Session, since: datetime, limit: int) -> Sequence[Any]:
+    """The most recent primary items first seen since ``since``: enough that every source finds the ``limit``
+    most recent of the *other* sources among them (and so for any item of the poll: those come on top)."""
+    size = limit
+    while True:
+        rows = session.execute(
+            _SELECT_CANDIDATE.where(Item.duplicate_of_id.is_(None), Item.first_seen_at >= since)
+            .order_by(Item.first_seen_at.desc(), Item.id.desc())
+            .limit(size)
+        ).all()
+        if len(rows) < size:
+            return rows  # all of them
+        most = max(Counter(r[5] for r in rows).values())  # the most any one source has among them
+        if size - most >= limit:
+            return rows
+        size = limit + most
 
 
 def events_for(session: Session, item_ids: Iterable[int]) -> dict[int, list[ItemEvent]]:
@@ -166,23 +263,31 @@ def _facts_changed(row: Item, item: CleanItem) -> bool:
     return (row.extra or {}) != item.extra or row.link != item.link
 
 
+def _fields(item: CleanItem) -> dict[str, Any]:
+    """The columns an item's source decides (set when it is new, and again whenever it changes)."""
+    return {
+        "title": item.title,
+        "link": item.link,
+        "normalized_link": item.normalized_link,
+        "guid": item.guid,
+        "summary_html": item.summary_html,
+        "summary_text": item.summary_text,
+        "content_text": item.content_text,
+        "author": item.author,
+        "categories": list(item.categories),
+        "published_at": item.published_at,
+        "evidence_type": item.evidence_type,
+        "doi": item.doi,
+        "pmid": item.pmid,
+        "nct_id": item.nct_id,
+        "extra": item.extra,
+        "content_hash": item.content_hash,
+    }
+
+
 def _copy_fields(row: Item, item: CleanItem) -> None:
-    row.title = item.title
-    row.link = item.link
-    row.normalized_link = item.normalized_link
-    row.guid = item.guid
-    row.summary_html = item.summary_html
-    row.summary_text = item.summary_text
-    row.content_text = item.content_text
-    row.author = item.author
-    row.categories = list(item.categories)
-    row.published_at = item.published_at
-    row.evidence_type = item.evidence_type
-    row.doi = item.doi
-    row.pmid = item.pmid
-    row.nct_id = item.nct_id
-    row.extra = item.extra
-    row.content_hash = item.content_hash
+    for name, value in _fields(item).items():
+        setattr(row, name, value)
 
 
 def _replace_topics(row: Item, rows: TopicRows) -> None:
