@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from aggregator.topics import Document, TopicSet, load_topics
 from aggregator.topics.match import _near_literal
 from aggregator.topics.rules import literal_anchor
-from aggregator.topics.text import fold
+from aggregator.topics.text import _fold_per_char, fold
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,12 +121,42 @@ def test_same_outcome_as_the_full_scan_on_generated_items(
     assert fast.highlight_spans(summary) == full.highlight_spans(summary)
 
 
-def test_a_rule_set_with_an_unkeyable_term_falls_back_to_the_full_scan() -> None:
-    # a wildcard word of fewer than four letters has no useful key: the whole text is scanned instead
-    rules = {"term_lists": {"a": ["ab*"], "b": ["beta"]}, "topics": [{"id": "t", "all_of": ["a", "b"]}]}
+def test_terms_without_a_key_are_still_found() -> None:
+    # a wildcard word of fewer than four letters, and a Chinese term, have no key: they are scanned for
+    # with a regex over the text, and only the Chinese one is skipped for ASCII text
+    rules = {"term_lists": {"a": ["ab*", "多发性硬化"], "b": ["beta"]}, "topics": [{"id": "t", "all_of": ["a", "b"]}]}
     topic_set = load_topics(rules)
-    assert topic_set._prefilter is None
+    assert topic_set._prefilter is not None and topic_set._unkeyed_scan is not None
     assert [m.topic_id for m in topic_set.classify(Document("abacus beta"))] == ["t"]
+    assert [m.topic_id for m in topic_set.classify(Document("多发性硬化 beta"))] == ["t"]
+    assert topic_set.classify(Document("abs")) == []
+
+
+# Text with what real feeds hold besides ASCII: curly quotes, dashes, an ellipsis (one character that folds
+# to three), accents, Greek letters, a ligature, a zero-width space, Chinese.
+_unicode_glue = st.sampled_from(["\u2019", "\u201c", "\u2014", "\u2011", "\u2026", "\u00e9", "\u00df", "\u03b2",
+                                 "\ufb01", "\u200b", "\u00a0", "\u0130", "多发性硬化", "CAR-T细胞", "\u2605", " "])
+_unicode_text = st.lists(st.one_of(_word, _unicode_glue, _glue), max_size=40).map("".join)
+
+
+@_PROPS
+@given(title=_unicode_text, summary=_unicode_text)
+def test_same_outcome_as_the_full_scan_on_text_beyond_ascii(
+    fast: TopicSet, full: TopicSet, title: str, summary: str
+) -> None:
+    doc = Document(title, summary)
+    assert outcome(fast, doc) == outcome(full, doc)
+    assert fast.highlight_spans(summary) == full.highlight_spans(summary)
+
+
+@_PROPS
+@given(text=_unicode_text)
+def test_folding_matches_the_character_by_character_reference(text: str) -> None:
+    folded = fold(text)
+    reference_folded, reference_cased, reference_offsets = _fold_per_char(text)
+    assert (folded.folded, folded.cased) == (reference_folded, reference_cased)
+    offsets = folded.offsets()
+    assert (offsets if offsets is not None else list(range(len(text) + 1))) == reference_offsets
 
 
 # --- raw patterns: run only near their literal ------------------------------------------------

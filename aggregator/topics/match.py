@@ -48,7 +48,7 @@ import functools
 import operator
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
@@ -154,6 +154,54 @@ def _compile_trie(
     return word_rx, word_groups, other_rx, other_groups
 
 
+_ASCII_BYTES = bytes(range(128))
+
+
+class _RegexScan:
+    """Terms compiled into a few big regexes (tries), run over the whole text: the scan of the terms the
+    prefilter cannot key, and of every term when it is off."""
+
+    def __init__(
+        self, folded_items: list[tuple[tuple[str, ...], int]], cased_items: list[tuple[tuple[str, ...], int]]
+    ) -> None:
+        self._rx_folded, self._groups_folded, self._rx_folded_other, self._groups_folded_other = _compile_trie(
+            folded_items
+        )
+        self._rx_cased, self._groups_cased, self._rx_cased_other, self._groups_cased_other = _compile_trie(cased_items)
+        other_first = {atoms[0] for atoms, _ in folded_items + cased_items if not starts_with_word_char(atoms)}
+        # a cheap test for "this text may hold a term that starts with CJK or punctuation": the set of those
+        # first characters when they are all outside ASCII (Chinese terms), else a regex
+        self._other_first_chars = (
+            frozenset(other_first) if all(len(a) == 1 and not a.isascii() for a in other_first) else None
+        )
+        self._other_first = re.compile("|".join(sorted(other_first))) if other_first else None
+
+    def _may_hold_other(self, text: str) -> bool:
+        if self._other_first_chars is None:
+            return self._other_first is not None and self._other_first.search(text) is not None
+        # the distinct characters outside ASCII, in C: delete the ASCII bytes of the UTF-8
+        others = text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+        return not self._other_first_chars.isdisjoint(others)
+
+    def scan(self, folded: Folded, append: Callable[[_RawHit], None]) -> None:
+        for rx, text, groups in (
+            (self._rx_folded, folded.folded, self._groups_folded),
+            (self._rx_cased, folded.cased, self._groups_cased),
+        ):
+            if rx is not None:
+                # the leading "\n" is consumed as the character before a term: offsets shift by -1
+                for m in rx.finditer("\n" + text):
+                    append((m.start(), m.end() - 1, groups[m.lastindex - 1]))  # type: ignore[operator]
+        if self._other_first is not None and self._may_hold_other(folded.folded):
+            for rx, text, groups in (
+                (self._rx_folded_other, folded.folded, self._groups_folded_other),
+                (self._rx_cased_other, folded.cased, self._groups_cased_other),
+            ):
+                if rx is not None:
+                    for m in rx.finditer(text):
+                        append((m.start(), m.end(), groups[m.lastindex - 1]))  # type: ignore[operator]
+
+
 # A hit inside the classifier is a plain tuple (start, end, field, term list, term), offsets in the
 # folded text: items are classified by the hundred thousand, and a tuple costs a fraction of an object.
 _Hit = tuple[int, int, str, str, str]
@@ -200,13 +248,6 @@ class TopicSet:
                     keyed_terms.append((tl.name, term, match_case, atoms, by_key[key]))
         self._entries = [_Entry(tuple(o)) for o in owners]
         self._term_items = {"folded": folded_items, "cased": cased_items}
-        self._rx_folded, self._groups_folded, self._rx_folded_other, self._groups_folded_other = _compile_trie(
-            folded_items
-        )
-        self._rx_cased, self._groups_cased, self._rx_cased_other, self._groups_cased_other = _compile_trie(cased_items)
-        other_first = {atoms[0] for atoms, _ in folded_items + cased_items if not starts_with_word_char(atoms)}
-        # a cheap test for "this text may hold a term that starts with CJK or punctuation"
-        self._other_first = re.compile("|".join(sorted(other_first))) if other_first else None
         # raw patterns, each with a literal it requires (a cheap `in` test before the regex runs) and, where
         # known, how far before that literal a match can start (then the regex runs only near the literal)
         self._patterns: list[tuple[re.Pattern[str], str | None, int | None, int]] = []
@@ -217,7 +258,18 @@ class TopicSet:
                 literal, lead = anchor if anchor is not None else (required_literal(pattern), None)
                 self._patterns.append((re.compile(pattern), literal, lead, len(self._entries) - 1))
         # ``use_prefilter=False`` scans every text with the full regexes (the tests compare the two)
-        self._prefilter = build_prefilter(keyed_terms) if use_prefilter else None
+        self._prefilter, unkeyed = build_prefilter(keyed_terms) if use_prefilter else (None, [])
+        self._full_scan = _RegexScan(folded_items, cased_items) if self._prefilter is None else None
+        # the terms the prefilter cannot key, scanned for in text that could hold them
+        self._unkeyed_scan = (
+            _RegexScan(
+                [(atoms, entry) for atoms, entry, cased, _ in unkeyed if not cased],
+                [(atoms, entry) for atoms, entry, cased, _ in unkeyed if cased],
+            )
+            if unkeyed and self._prefilter is not None
+            else None
+        )
+        self._unkeyed_in_ascii = any(can_be_ascii for *_, can_be_ascii in unkeyed)
         # per topic, for each requirement, the lists of which one must have a hit (a cheap first test); and the
         # same as bit masks over the term lists, for the test on raw hits
         self._needs = {t.id: tuple(frozenset(req.list_names) for req in t.requirements) for t in self.topics}
@@ -266,32 +318,24 @@ class TopicSet:
     def _scan(self, folded: Folded, gated: bool = False) -> list[_RawHit]:
         """All term hits in ``folded`` (leftmost-longest per regex), unsorted. ``gated``: return
         nothing at once when no term that every match needs can occur."""
-        hits: list[_RawHit] = []
-        append = hits.append
         prefilter = self._prefilter
-        if prefilter is not None and folded.plain.isascii():
-            gate = self._gate if gated else None
-            hits = prefilter.find(folded.folded, folded.cased, gate)
-            if gate is not None and not self._could_match(hits):
-                return []  # no topic has a hit for each of its requirements (and raw patterns cannot add one)
+        if prefilter is not None:
+            ascii_text = folded.folded.isascii() and folded.cased.isascii()
+            unkeyed = self._unkeyed_scan if (self._unkeyed_in_ascii or not ascii_text) else None
+            shortcut = gated and self._gate is not None
+            # the gate covers the keyed terms only: with unkeyed ones to scan for, it is decided after them
+            gate = self._gate if shortcut and unkeyed is None else None
+            hits = prefilter.find(folded.folded, folded.cased, gate, shifted=not folded.same_offsets)
             append = hits.append
+            if unkeyed is not None:
+                unkeyed.scan(folded, append)
+            if shortcut and not self._could_match(hits):
+                return []  # no topic has a hit for each of its requirements (and raw patterns cannot add one)
         else:
-            for rx, text, groups_ in (
-                (self._rx_folded, folded.folded, self._groups_folded),
-                (self._rx_cased, folded.cased, self._groups_cased),
-            ):
-                if rx is not None:
-                    # the leading "\n" is consumed as the character before a term: offsets shift by -1
-                    for m in rx.finditer("\n" + text):
-                        append((m.start(), m.end() - 1, groups_[m.lastindex - 1]))  # type: ignore[operator]
-            if self._other_first is not None and self._other_first.search(folded.folded):
-                for rx, text, groups_ in (
-                    (self._rx_folded_other, folded.folded, self._groups_folded_other),
-                    (self._rx_cased_other, folded.cased, self._groups_cased_other),
-                ):
-                    if rx is not None:
-                        for m in rx.finditer(text):
-                            append((m.start(), m.end(), groups_[m.lastindex - 1]))  # type: ignore[operator]
+            hits = []
+            append = hits.append
+            assert self._full_scan is not None
+            self._full_scan.scan(folded, append)
         if self._patterns:
             text = folded.cased
             for pattern, literal, lead, entry in self._patterns:
@@ -533,7 +577,7 @@ class TopicSet:
         if not text:
             return []
         folded = fold(text.replace("\x00", " "))
-        folded = Folded(text, folded.folded, folded.cased, folded._map)
+        folded = Folded(text, folded.folded, folded.cased, folded.offsets())
         hits = self._hits(folded, [0])
         if not hits:
             return []

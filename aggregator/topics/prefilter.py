@@ -16,8 +16,10 @@ lower-cased ``ms`` for the exact-case ``MS``): the group's regex decides. It mus
 that could match; ``tests/test_topics.py`` checks it against the full-regex scan on the evaluation
 set and on generated text.
 
-It covers ASCII text (after folding, which drops accents); other text (Greek, Cyrillic, CJK, or a
-stray symbol) goes to the full-regex scan in ``match.py``.
+It covers every term whose first word can be written in ASCII (after folding, which drops accents), in
+any text: a character of another script counts as a letter, a CJK character as a boundary. The other terms
+(Chinese ones, say) are scanned for with regexes over the whole text, and only in text that could hold
+them (``match.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import ahocorasick_rs
 from .rules import WORD_CHAR, is_cjk, starts_with_word_char
 from .text import fold_term
 
-__all__ = ["Group", "Prefilter", "build_prefilter", "insert_term", "emit_trie"]
+__all__ = ["Group", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
 
 _TERMINAL = ""  # trie key for "a term ends here"
 
@@ -180,23 +182,36 @@ class Prefilter:
             (group.rx.match, group.cased, group.entries) if group.word_start else None for group in groups
         ]
 
-    def candidates(self, folded: str) -> list[tuple[int, int]]:
-        """``(word start, group id)`` for every place in ``folded`` (lower-cased ASCII) where a term
-        of the group could start; the group's regex decides whether one does."""
-        spaced = b" " + folded.encode("ascii").translate(_NOT_ALNUM) + b" "
+    def candidates(self, folded: str, cased_text: str | None = None) -> list[tuple[int, int]]:
+        """``(word start, group id)`` for every place in ``folded`` (lower-cased) where a term of the
+        group could start; the group's regex decides whether one does. With ``cased_text`` (whose word
+        boundaries can differ from those of ``folded`` where a character folds to several: "ß" is "ss"
+        in one and "ß" plus padding in the other), the places found in either."""
+        found = self._candidates(folded.encode("ascii", "replace"))
+        if cased_text is not None:
+            found = sorted(set(found).union(self._candidates(cased_text.encode("ascii", "replace").lower())))
+        return found
+
+    def _candidates(self, text: bytes) -> list[tuple[int, int]]:
+        # every character outside ASCII is "?" by now, then a space: a boundary even where it is a letter of
+        # another script, which only adds candidates (the groups' regexes still see the real text)
+        spaced = b" " + text.translate(_NOT_ALNUM) + b" "
         # the key " car " starts at `start` in the spaced text, whose extra leading space makes `start` the
         # word's offset in the text itself
         groups_of_key = self._groups_of_key
         found = self._automaton.find_matches_as_indexes(spaced, overlapping=True)
         return [(start, gid) for key, start, _end in found for gid in groups_of_key[key]]
 
-    def find(self, folded: str, cased_text: str, gate: frozenset[int] | None = None) -> list[tuple[int, int, int]]:
-        """Every term hit ``(start, end, entry)`` in an ASCII text, leftmost-longest per group.
+    def find(
+        self, folded: str, cased_text: str, gate: frozenset[int] | None = None, shifted: bool = False
+    ) -> list[tuple[int, int, int]]:
+        """Every hit ``(start, end, entry)`` of a keyed term, leftmost-longest per group.
 
-        ``folded`` is the lower-cased text, ``cased_text`` the same text with its case. With ``gate``,
-        nothing is returned (and no regex runs) unless one of those groups could match.
+        ``folded`` is the lower-cased text, ``cased_text`` the same text with its case; ``shifted``: some
+        character of the text folded to several. With ``gate``, nothing is returned (and no regex runs)
+        unless one of those groups could match.
         """
-        candidates = self.candidates(folded)
+        candidates = self.candidates(folded, cased_text if shifted else None)
         if not candidates or (gate is not None and all(gid not in gate for _, gid in candidates)):
             return []
         candidates.sort()
@@ -229,20 +244,28 @@ class Prefilter:
         return frozenset(i for i, group in enumerate(self.groups) if group.lists & wanted)
 
 
+Unkeyed = tuple[tuple[str, ...], int, bool, bool]  # atoms, entry, match case, whether it can match ASCII text
+
+
 def build_prefilter(
     terms: Iterable[tuple[str, str, bool, tuple[str, ...], int]],
-) -> Prefilter | None:
-    """Group ``(list name, term, match_case, atoms, entry)`` by the beginning of their first word; None if
-    some term cannot be keyed (then every text goes to the full-regex scan)."""
+) -> tuple[Prefilter | None, list[Unkeyed]]:
+    """Group ``(list name, term, match_case, atoms, entry)`` by the beginning of their first word.
+
+    Also returns the terms that cannot be keyed (Chinese terms, a wildcard word of fewer than four
+    letters, a word in another script): the classifier scans for those with regexes over the whole text.
+    The prefilter is None when no term can be keyed.
+    """
     members: dict[tuple[bool, str], list[tuple[tuple[str, ...], int]]] = {}
     lists: dict[tuple[bool, str], set[str]] = {}
     automaton_keys: dict[tuple[bool, str], set[str]] = {}
+    unkeyed: dict[tuple[tuple[str, ...], bool], Unkeyed] = {}
     for list_name, term, match_case, atoms, entry in terms:
-        if any(is_cjk(c) for c in term):
-            continue  # never matches ASCII text, which is all the prefilter sees
-        found = _term_keys(term, match_case)
+        found = None if any(is_cjk(c) for c in term) else _term_keys(term, match_case)
         if found is None:
-            return None
+            can_be_ascii = fold_term(term, casefold=not match_case).isascii()
+            unkeyed.setdefault((atoms, match_case), (atoms, entry, match_case, can_be_ascii))
+            continue
         for group_key, automaton_key in found:
             ident = (match_case, group_key)
             items = members.setdefault(ident, [])
@@ -250,10 +273,12 @@ def build_prefilter(
                 items.append((atoms, entry))
             lists.setdefault(ident, set()).add(list_name)
             automaton_keys.setdefault(ident, set()).add(automaton_key)
+    if not members:
+        return None, list(unkeyed.values())
     groups: list[Group] = []
     keys_to_groups: dict[str, set[int]] = {}
     for ident, items in members.items():
         groups.append(Group(items, cased=ident[0], lists=frozenset(lists[ident])))
         for key in automaton_keys[ident]:
             keys_to_groups.setdefault(key, set()).add(len(groups) - 1)
-    return Prefilter(groups, keys_to_groups)
+    return Prefilter(groups, keys_to_groups), list(unkeyed.values())

@@ -77,47 +77,52 @@ class _LazyTable(dict[int, str]):
         return value
 
 
-class _LengthTable(dict[int, "str | None"]):
-    """Translate table that deletes every code point whose two foldings are one character long,
-    leaving a marker for the others: ``text.translate(t) == ""`` means offsets map one to one."""
-
-    def __missing__(self, key: int) -> str | None:
-        value = None if len(_FOLD[key]) == 1 and len(_CASED[key]) == 1 else "x"
-        self[key] = value
-        return value
-
-
 _FOLD = _LazyTable(casefold=True)
 _CASED = _LazyTable(casefold=False)
-_LENGTH = _LengthTable()
+
+
+# The typographic characters that fold to one ASCII character, the same in both foldings.
+_PUNCTUATION = tuple(
+    (ch, _FOLD[ord(ch)])
+    for ch in "\u2019\u2018\u201c\u201d\u2013\u2014\u00a0\u2011\u2010\u2012\u2212\u00ad\u2009\u202f\u02bc"
+    if len(_FOLD[ord(ch)]) == 1 and _FOLD[ord(ch)] == _CASED[ord(ch)] and _FOLD[ord(ch)].isascii()
+)
 
 
 class Folded:
     """The two foldings of a plain text and, where needed, the map back to the plain text's offsets.
 
     ``folded`` and ``cased`` always have the same length (characters that casefold to several
-    characters are padded in ``cased`` by the slow path), so one offset map serves both.
+    characters are padded), so one offset map serves both. The map is only built when first asked for
+    (most items have no hit to quote).
     """
 
-    __slots__ = ("plain", "folded", "cased", "_map")
+    __slots__ = ("plain", "folded", "cased", "_map", "_shifted")
 
-    def __init__(self, plain: str, folded: str, cased: str, offsets: list[int] | None) -> None:
+    def __init__(self, plain: str, folded: str, cased: str, offsets: list[int] | None, shifted: bool = False) -> None:
         self.plain = plain
         self.folded = folded
         self.cased = cased
-        # offsets[i] = index in plain of folded[i]; offsets[len(folded)] = len(plain). None = identity.
+        # offsets[i] = index in plain of folded[i]; offsets[len(folded)] = len(plain). None = identity, unless
+        # `shifted`: then it is built on first use.
         self._map = offsets
+        self._shifted = shifted or offsets is not None
 
     @property
     def same_offsets(self) -> bool:
         """Whether an offset in the folded text is the same offset in the plain text."""
-        return self._map is None
+        return not self._shifted
+
+    def offsets(self) -> list[int] | None:
+        if self._map is None and self._shifted:
+            self._map = _fold_per_char(self.plain)[2]
+        return self._map
 
     def to_plain(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the folded text back to the plain text."""
-        if self._map is None:
+        m = self.offsets()
+        if m is None:
             return start, end
-        m = self._map
         p_start = m[start]
         p_end = m[end] if end < len(m) else len(self.plain)
         # end maps to the first plain char *after* the span; if several folded chars come from one
@@ -127,12 +132,57 @@ class Folded:
         return p_start, max(p_end, p_start)
 
 
+_ASCII_BYTES = bytes(range(128))
+
+
 def fold(plain: str) -> Folded:
-    """Fold ``plain`` (already free of HTML) for matching; O(n) in C on the common paths."""
+    """Fold ``plain`` (already free of HTML) for matching; in C but for a few table look-ups.
+
+    ASCII is lower-cased (kept as it is for the cased folding); each distinct other character is
+    replaced through the tables. When one folds to several characters ("…" to "...", "ß" to "ss"),
+    both foldings are padded to the same length and the offset map back to the plain text is built
+    when first needed.
+    """
     if plain.isascii():
         return Folded(plain, plain.lower(), plain, None)
-    if not plain.translate(_LENGTH):
-        return Folded(plain, plain.translate(_FOLD), plain.translate(_CASED), None)
+    # Curly quotes, dashes and odd spaces are most of the non-ASCII in English feeds: str.replace (fast C)
+    # turns them into what they fold to, one character for one, and the rest is often plain ASCII.
+    simple = plain
+    for ch, ascii_ch in _PUNCTUATION:
+        if ch in simple:
+            simple = simple.replace(ch, ascii_ch)
+    if simple.isascii():
+        return Folded(plain, simple.lower(), simple, None)  # plain, not simple: hits quote the text as it was
+    # The other characters, each distinct one replaced everywhere at once (a handful per text). Exact as
+    # long as what they fold to is left alone by lower() and by folding again, which is checked.
+    others = set(simple.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
+    if len(others) > 12:  # text in another script: one pass through the tables beats a replace per character
+        if all(len(_FOLD[ord(ch)]) == 1 and len(_CASED[ord(ch)]) == 1 for ch in others):
+            return Folded(plain, simple.translate(_FOLD), simple.translate(_CASED), None)
+        folded, cased, offsets = _fold_per_char(plain)
+        return Folded(plain, folded, cased, offsets)
+    folded = cased = simple
+    shifted = False
+    for ch in others:
+        f = _FOLD[ord(ch)]
+        c = _CASED[ord(ch)]
+        n = max(len(f), len(c))
+        if n != 1:
+            shifted = True
+            f = f.ljust(n, "\x00")  # pad with a non-word, non-space char that matches nothing
+            c = c.ljust(n, "\x00")
+        if f.lower() != f or any(_FOLD[ord(x)] != x for x in f if not x.isascii() and x != "\x00") or any(
+            _CASED[ord(x)] != x for x in c if not x.isascii() and x != "\x00"
+        ):
+            folded, cased, offsets = _fold_per_char(plain)
+            return Folded(plain, folded, cased, offsets)
+        folded = folded.replace(ch, f)
+        cased = cased.replace(ch, c)
+    return Folded(plain, folded.lower(), cased, None, shifted)
+
+
+def _fold_per_char(plain: str) -> tuple[str, str, list[int]]:
+    """Both foldings one character at a time, with the offset map: the reference, and the rare fallback."""
     folded_parts: list[str] = []
     cased_parts: list[str] = []
     offsets: list[int] = []
@@ -140,12 +190,11 @@ def fold(plain: str) -> Folded:
         f = _FOLD[ord(ch)]
         c = _CASED[ord(ch)]
         n = max(len(f), len(c))
-        # pad to equal length with a non-word, non-space char that matches nothing
         folded_parts.append(f.ljust(n, "\x00"))
         cased_parts.append(c.ljust(n, "\x00"))
         offsets.extend([i] * n)
     offsets.append(len(plain))
-    return Folded(plain, "".join(folded_parts), "".join(cased_parts), offsets)
+    return "".join(folded_parts), "".join(cased_parts), offsets
 
 
 def fold_term(term: str, casefold: bool) -> str:
