@@ -178,3 +178,12 @@ def test_searching_near_the_literal_finds_what_finditer_finds(text: str) -> None
         pattern = re.compile(source)
         expected = [m.span() for m in pattern.finditer(text)]
         assert [m.span() for m in _near_literal(pattern, anchor[0], anchor[1], text)] == expected, source
+
+
+def test_a_topic_set_survives_pickling(fast: TopicSet) -> None:
+    # what a worker process started with "spawn" receives: the automaton is rebuilt on the other side
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(fast))
+    for doc in eval_docs()[:80]:
+        assert outcome(copy, doc) == outcome(fast, doc)

@@ -166,10 +166,7 @@ class Prefilter:
         self.groups = groups
         self.keys = sorted(keys)
         self._groups_of_key = [tuple(sorted(keys[key])) for key in self.keys]
-        # a DFA: the fastest of the crate's automata to run, and small enough with a few hundred keys
-        self._automaton = ahocorasick_rs.BytesAhoCorasick(
-            [key.encode("ascii") for key in self.keys], implementation=ahocorasick_rs.Implementation.DFA
-        )
+        self._automaton = self._build_automaton(self.keys)
         # groups whose terms start with punctuation: found by a search over the text, not at word starts
         self._unanchored = frozenset(i for i, group in enumerate(groups) if not group.word_start)
         entries_seen: set[int] = set()
@@ -181,6 +178,21 @@ class Prefilter:
         self._matchers: list[tuple[Any, bool, list[int]] | None] = [
             (group.rx.match, group.cased, group.entries) if group.word_start else None for group in groups
         ]
+
+    @staticmethod
+    def _build_automaton(keys: list[str]) -> Any:
+        # a DFA: the fastest of the crate's automata to run, and small enough with a few hundred keys
+        return ahocorasick_rs.BytesAhoCorasick(
+            [key.encode("ascii") for key in keys], implementation=ahocorasick_rs.Implementation.DFA
+        )
+
+    # The automaton cannot be pickled: a copy (a worker process started by "spawn", say) builds its own.
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "_automaton"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._automaton = self._build_automaton(self.keys)
 
     def candidates(self, folded: str, cased_text: str | None = None) -> list[tuple[int, int]]:
         """``(word start, group id)`` for every place in ``folded`` (lower-cased) where a term of the
