@@ -334,8 +334,8 @@ class TopicSet:
         else:
             hits = []
             append = hits.append
-            assert self._full_scan is not None
-            self._full_scan.scan(folded, append)
+            if self._full_scan is not None:  # always, when there is no prefilter
+                self._full_scan.scan(folded, append)
         if self._patterns:
             text = folded.cased
             for pattern, literal, lead, entry in self._patterns:

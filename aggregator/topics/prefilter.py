@@ -1,23 +1,23 @@
-"""Which terms could occur in a text: one Aho-Corasick pass in C, before any regular expression runs.
+"""Which terms could occur in a text: one Aho-Corasick pass (compiled code), before any regex runs.
 
 Most items of most feeds are about something else, so the classifier's cost is mostly the cost of
 finding out that nothing matches. Every term is indexed under the beginning of the first word it starts
 with (up to 7 letters: ``multipl`` for "multiple sclerosis", ``car`` for "CAR T"); the terms sharing
 one such key form a *group*, compiled to one small regex that starts with their common literal text.
-For an item, the text is lower-cased with every ASCII character that is not a letter or digit turned
-into a space, and one pass of an Aho-Corasick automaton (ahocorasick-rs, a DFA in Rust) finds every place where
-a key stands, as a whole word (``" car "``) or a word start (``" multipl"``). Only there does a
+For an item, the text is lower-cased with every character that is not an ASCII letter or digit turned
+into a space, and one pass of an Aho-Corasick automaton (ahocorasick-rs, a DFA in Rust) finds every place
+where a key stands, as a whole word (``" car "``) or a word start (``" multipl"``). Only there does a
 group's regex run, anchored (``Pattern.match`` at that offset), with the real rules (case, separators,
 plurals, boundaries). An item with no key of the terms some requirement of every topic needs (the
 *gate*, see ``match.py``) is done after that one pass.
 
 The prefilter may let through a group that does not match (``cars`` for the terms of ``car``, or the
 lower-cased ``ms`` for the exact-case ``MS``): the group's regex decides. It must never drop a group
-that could match; ``tests/test_topics.py`` checks it against the full-regex scan on the evaluation
-set and on generated text.
+that could match; ``tests/test_topics_prefilter.py`` checks it against the full-regex scan on the
+evaluation set and on generated text.
 
 It covers every term whose first word can be written in ASCII (after folding, which drops accents), in
-any text: a character of another script counts as a letter, a CJK character as a boundary. The other terms
+any text: a character outside ASCII counts as a boundary there (more candidates, never fewer). The other terms
 (Chinese ones, say) are scanned for with regexes over the whole text, and only in text that could hold
 them (``match.py``).
 """
@@ -80,8 +80,8 @@ def _is_literal_atom(atom: str) -> bool:
 
 
 class Group:
-    """The terms sharing one first word, compiled to one regex that starts with their common literal
-    prefix (the regex engine then jumps from one occurrence of that literal to the next)."""
+    """The terms sharing one group key (the beginning of their first word), compiled to one regex (a trie)
+    that starts with their common literal prefix; it is run anchored where the automaton found the key."""
 
     __slots__ = ("rx", "entries", "cased", "lists", "word_start")
 
