@@ -176,11 +176,13 @@ class _RegexScan:
         )
         self._other_first = re.compile("|".join(sorted(other_first))) if other_first else None
 
-    def _may_hold_other(self, text: str) -> bool:
+    def _may_hold_other(self, folded: Folded) -> bool:
         if self._other_first_chars is None:
-            return self._other_first is not None and self._other_first.search(text) is not None
+            return self._other_first is not None and self._other_first.search(folded.folded) is not None
+        if folded.others is not None:  # known from folding
+            return not self._other_first_chars.isdisjoint(folded.others)
         # the distinct characters outside ASCII, in C: delete the ASCII bytes of the UTF-8
-        others = text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+        others = folded.folded.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
         return not self._other_first_chars.isdisjoint(others)
 
     def scan(self, folded: Folded, append: Callable[[_RawHit], None]) -> None:
@@ -192,7 +194,7 @@ class _RegexScan:
                 # the leading "\n" is consumed as the character before a term: offsets shift by -1
                 for m in rx.finditer("\n" + text):
                     append((m.start(), m.end() - 1, groups[m.lastindex - 1]))  # type: ignore[operator]
-        if self._other_first is not None and self._may_hold_other(folded.folded):
+        if self._other_first is not None and self._may_hold_other(folded):
             for rx, text, groups in (
                 (self._rx_folded_other, folded.folded, self._groups_folded_other),
                 (self._rx_cased_other, folded.cased, self._groups_cased_other),

@@ -82,11 +82,31 @@ _CASED = _LazyTable(casefold=False)
 
 
 # The typographic characters that fold to one ASCII character, the same in both foldings.
-_PUNCTUATION = tuple(
-    (ch, _FOLD[ord(ch)])
-    for ch in "\u2019\u2018\u201c\u201d\u2013\u2014\u00a0\u2011\u2010\u2012\u2212\u00ad\u2009\u202f\u02bc"
-    if len(_FOLD[ord(ch)]) == 1 and _FOLD[ord(ch)] == _CASED[ord(ch)] and _FOLD[ord(ch)].isascii()
-)
+_SWAP, _KEEP, _OTHER = 0, 1, 2
+
+
+class _KindTable(dict[int, tuple[int, str, str]]):
+    """How a character outside ASCII folds, as ``(kind, cased, folded)``: ``_SWAP``, to one ASCII
+    character (``é`` to ``e``, a curly quote to ``'``; the cased one lower-cases to the folded one);
+    ``_KEEP``, to itself in both (CJK, most symbols); ``_OTHER``, anything else (``…`` to ``...``,
+    ``ß`` to ``ss``), both padded to the same length with a character that matches nothing."""
+
+    def __missing__(self, code: int) -> tuple[int, str, str]:
+        ch = chr(code)
+        f = _FOLD[code]
+        c = _CASED[code]
+        if len(c) == 1 and c.isascii() and c.lower() == f:
+            value = (_SWAP, c, f)
+        elif f == ch and c == ch:
+            value = (_KEEP, ch, ch)
+        else:
+            n = max(len(f), len(c))
+            value = (_OTHER, c.ljust(n, "\x00"), f.ljust(n, "\x00"))
+        self[code] = value
+        return value
+
+
+_KINDS = _KindTable()
 
 
 class Folded:
@@ -97,10 +117,20 @@ class Folded:
     (most items have no hit to quote).
     """
 
-    __slots__ = ("plain", "folded", "cased", "_map", "_shifted")
+    __slots__ = ("plain", "folded", "cased", "_map", "_shifted", "others")
 
-    def __init__(self, plain: str, folded: str, cased: str, offsets: list[int] | None, shifted: bool = False) -> None:
+    def __init__(
+        self,
+        plain: str,
+        folded: str,
+        cased: str,
+        offsets: list[int] | None,
+        shifted: bool = False,
+        others: frozenset[str] | set[str] | None = None,
+    ) -> None:
         self.plain = plain
+        # the distinct characters of `folded` outside ASCII, when known
+        self.others = frozenset() if others is None and plain.isascii() else others
         self.folded = folded
         self.cased = cased
         # offsets[i] = index in plain of folded[i]; offsets[len(folded)] = len(plain). None = identity, unless
@@ -136,49 +166,53 @@ _ASCII_BYTES = bytes(range(128))
 
 
 def fold(plain: str) -> Folded:
-    """Fold ``plain`` (already free of HTML) for matching; in C but for a few table look-ups.
+    """Fold ``plain`` (already free of HTML) for matching; in C but for a look-up per distinct character.
 
-    ASCII is lower-cased (kept as it is for the cased folding); each distinct other character is
-    replaced through the tables. When one folds to several characters ("…" to "...", "ß" to "ss"),
-    both foldings are padded to the same length and the offset map back to the plain text is built
-    when first needed.
+    ASCII is lower-cased (kept as it is for the cased folding). Each distinct other character is
+    replaced everywhere at once (``str.replace``): by one ASCII character (accents, curly quotes,
+    dashes), by itself (Chinese), or by several ("…" to "...", "ß" to "ss"), both foldings then padded to
+    the same length, with the offset map back to the plain text built only when first needed.
     """
     if plain.isascii():
         return Folded(plain, plain.lower(), plain, None)
-    # Curly quotes, dashes and odd spaces are most of the non-ASCII in English feeds: str.replace (fast C)
-    # turns them into what they fold to, one character for one, and the rest is often plain ASCII.
+    # the distinct characters outside ASCII, in C: delete the ASCII bytes of the UTF-8
+    others = set(plain.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
     simple = plain
-    for ch, ascii_ch in _PUNCTUATION:
-        if ch in simple:
-            simple = simple.replace(ch, ascii_ch)
-    if simple.isascii():
-        return Folded(plain, simple.lower(), simple, None)  # plain, not simple: hits quote the text as it was
-    # The other characters, each distinct one replaced everywhere at once (a handful per text). Exact as
-    # long as what they fold to is left alone by lower() and by folding again, which is checked.
-    others = set(simple.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
-    if len(others) > 12:  # text in another script: one pass through the tables beats a replace per character
-        if all(len(_FOLD[ord(ch)]) == 1 and len(_CASED[ord(ch)]) == 1 for ch in others):
-            return Folded(plain, simple.translate(_FOLD), simple.translate(_CASED), None)
-        folded, cased, offsets = _fold_per_char(plain)
-        return Folded(plain, folded, cased, offsets)
-    folded = cased = simple
-    shifted = False
+    rest: list[tuple[str, str, str]] = []
+    kept: set[str] = set()  # the characters outside ASCII left in the folded text
     for ch in others:
-        f = _FOLD[ord(ch)]
-        c = _CASED[ord(ch)]
-        n = max(len(f), len(c))
-        if n != 1:
-            shifted = True
-            f = f.ljust(n, "\x00")  # pad with a non-word, non-space char that matches nothing
-            c = c.ljust(n, "\x00")
-        if f.lower() != f or any(_FOLD[ord(x)] != x for x in f if not x.isascii() and x != "\x00") or any(
-            _CASED[ord(x)] != x for x in c if not x.isascii() and x != "\x00"
+        kind, c, f = _KINDS[ord(ch)]
+        if kind == _SWAP:
+            simple = simple.replace(ch, c)
+        elif kind == _KEEP:
+            kept.add(ch)
+        else:
+            rest.append((ch, c, f))
+    if not rest:
+        if simple.isascii():  # plain, not simple: hits quote the text as it was
+            return Folded(plain, simple.lower(), simple, None, others=kept)
+        return Folded(plain, _lower_ascii(simple), simple, None, others=kept)
+    folded = cased = simple
+    for ch, c, f in rest:
+        # exact as long as what a character turns into is left alone by every other replacement
+        inserted = {x for x in c + f if not x.isascii() and x != ch}
+        if (
+            len(rest) > 12
+            or not inserted.isdisjoint(others)
+            or any(_KINDS[ord(x)][0] != _KEEP for x in inserted)
         ):
             folded, cased, offsets = _fold_per_char(plain)
             return Folded(plain, folded, cased, offsets)
         folded = folded.replace(ch, f)
         cased = cased.replace(ch, c)
-    return Folded(plain, folded.lower(), cased, None, shifted)
+        kept.update(x for x in f if not x.isascii())
+    shifted = any(len(c) != 1 for _, c, _ in rest)
+    return Folded(plain, _lower_ascii(folded), cased, None, shifted, kept)
+
+
+def _lower_ascii(text: str) -> str:
+    """``text`` with A-Z lower-cased and nothing else touched (bytes.lower is ASCII-only, and fast)."""
+    return text.encode("utf-8").lower().decode("utf-8") if not text.isascii() else text.lower()
 
 
 def _fold_per_char(plain: str) -> tuple[str, str, list[int]]:
