@@ -366,7 +366,10 @@ class TopicSet:
                 if not raw:
                     value = ""
                 else:
-                    value = html_to_text(raw if isinstance(raw, str) else str(raw))
+                    if not isinstance(raw, str):
+                        raw = str(raw)
+                    # html_to_text returns text without "<" or "&" as it is: skip the call (most items)
+                    value = html_to_text(raw) if "<" in raw or "&" in raw else raw
                     if keys and name != "title":
                         value = remove_boilerplate(value, keys)
             parts.append(value.replace("\x00", " ") if "\x00" in value else value)

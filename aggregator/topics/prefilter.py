@@ -24,6 +24,7 @@ them (``match.py``).
 
 from __future__ import annotations
 
+import operator
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -159,6 +160,17 @@ def _term_keys(term: str, match_case: bool) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def _spaced(text: str, lower: bool = False) -> bytes:
+    """``text`` as the automaton reads it: ASCII bytes, every character outside ASCII "?" and then, as every
+    other one that is not a letter or digit, a space (a boundary even where it is a letter of another script,
+    which only adds candidates: the groups' regexes still see the real text); a space at each end."""
+    encoded = text.encode("ascii", "replace")
+    return b" " + (encoded.lower() if lower else encoded).translate(_NOT_ALNUM) + b" "
+
+
+_GROUP_ID = operator.itemgetter(1)
+
+
 class Prefilter:
     """Term groups, and the automaton that finds in one pass where each group's terms could start."""
 
@@ -199,15 +211,12 @@ class Prefilter:
         group could start; the group's regex decides whether one does. With ``cased_text`` (whose word
         boundaries can differ from those of ``folded`` where a character folds to several: "ß" is "ss"
         in one and "ß" plus padding in the other), the places found in either."""
-        found = self._candidates(folded.encode("ascii", "replace"))
+        found = self._candidates(_spaced(folded))
         if cased_text is not None:
-            found = sorted(set(found).union(self._candidates(cased_text.encode("ascii", "replace").lower())))
+            found = sorted(set(found).union(self._candidates(_spaced(cased_text, lower=True))))
         return found
 
-    def _candidates(self, text: bytes) -> list[tuple[int, int]]:
-        # every character outside ASCII is "?" by now, then a space: a boundary even where it is a letter of
-        # another script, which only adds candidates (the groups' regexes still see the real text)
-        spaced = b" " + text.translate(_NOT_ALNUM) + b" "
+    def _candidates(self, spaced: bytes) -> list[tuple[int, int]]:
         # the key " car " starts at `start` in the spaced text, whose extra leading space makes `start` the
         # word's offset in the text itself
         groups_of_key = self._groups_of_key
@@ -223,8 +232,8 @@ class Prefilter:
         character of the text folded to several. With ``gate``, nothing is returned (and no regex runs)
         unless one of those groups could match.
         """
-        candidates = self.candidates(folded, cased_text if shifted else None)
-        if not candidates or (gate is not None and all(gid not in gate for _, gid in candidates)):
+        candidates = self.candidates(folded, cased_text) if shifted else self._candidates(_spaced(folded))
+        if not candidates or (gate is not None and gate.isdisjoint(map(_GROUP_ID, candidates))):
             return []
         candidates.sort()
         hits: list[tuple[int, int, int]] = []
