@@ -92,18 +92,6 @@ def real_documents() -> list[Any]:
     return documents
 
 
-def _repeat(classify: Callable[[Any], Any], documents: list[Any], min_seconds: float) -> tuple[int, float]:
-    done = 0
-    started = time.perf_counter()
-    while True:
-        for document in documents:
-            classify(document)
-        done += len(documents)
-        elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds:
-            return done, elapsed
-
-
 def _naive_classifier(config: dict[str, Any]) -> tuple[Callable[[Any], Any] | None, str | None]:
     """The naive baseline's classify function, or why it is not available."""
     try:
@@ -127,6 +115,7 @@ def _naive_classifier(config: dict[str, Any]) -> tuple[Callable[[Any], Any] | No
 def run_classify(count: int, naive_seconds: float = 20.0) -> ClassifyRun:
     from aggregator.clean import html_to_text
     from aggregator.topics import Document, load_topics
+    from aggregator.topics.bench import repeat
 
     config = topics_config()
     topic_set = load_topics(config)
@@ -164,6 +153,6 @@ def run_classify(count: int, naive_seconds: float = 20.0) -> ClassifyRun:
             topic_set.classify(document)
         run.real_distinct = len(real)
         run.real_matched = sum(bool(topic_set.classify(document)) for document in real)
-        run.real_items, run.real_seconds = _repeat(topic_set.classify, real, 2.0 if count > 1000 else 0.1)
-        run.real_naive_items, run.real_naive_seconds = _repeat(naive, real, min(naive_seconds / 4, 5.0))
+        run.real_items, run.real_seconds = repeat(topic_set.classify, real, 2.0 if count > 1000 else 0.1)
+        run.real_naive_items, run.real_naive_seconds = repeat(naive, real, min(naive_seconds / 4, 5.0))
     return run

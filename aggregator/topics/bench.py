@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .match import Document, TopicSet, load_topics
 from .naive import load_naive_topics
 
-__all__ = ["bench_classify", "TYPICAL_DOCS"]
+__all__ = ["bench_classify", "repeat", "TYPICAL_DOCS"]
 
 # Typical feed items: ~100-character titles, ~300-character summaries, mostly off-topic.
 TYPICAL_DOCS: tuple[Document, ...] = (
@@ -50,16 +50,22 @@ TYPICAL_DOCS: tuple[Document, ...] = (
 )
 
 
-def _rate(topic_set: TopicSet, docs: Sequence[Document], min_seconds: float) -> float:
-    n = 0
-    start = time.perf_counter()
-    elapsed = 0.0
-    while elapsed < min_seconds:
+def repeat(classify: Callable[[Any], Any], docs: Sequence[Any], min_seconds: float) -> tuple[int, float]:
+    """Classify ``docs`` over and over for at least ``min_seconds``: (items classified, seconds taken)."""
+    done = 0
+    started = time.perf_counter()
+    while True:
         for doc in docs:
-            topic_set.classify(doc)
-        n += len(docs)
-        elapsed = time.perf_counter() - start
-    return n / elapsed
+            classify(doc)
+        done += len(docs)
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return done, elapsed
+
+
+def _rate(topic_set: TopicSet, docs: Sequence[Document], min_seconds: float) -> float:
+    done, elapsed = repeat(topic_set.classify, docs, min_seconds)
+    return done / elapsed
 
 
 def bench_classify(

@@ -65,7 +65,7 @@ from .rules import (
     starts_with_word_char,
     term_atoms,
 )
-from .text import Folded, fold, html_to_text, normalise_sentence, remove_boilerplate, sentence_bounds
+from .text import Folded, fold, html_to_text, non_ascii_chars, normalise_sentence, remove_boilerplate, sentence_bounds
 
 __all__ = ["Document", "Hit", "TopicMatch", "TopicSet", "load_topics"]
 
@@ -154,9 +154,6 @@ def _compile_trie(
     return word_rx, word_groups, other_rx, other_groups
 
 
-_ASCII_BYTES = bytes(range(128))
-
-
 class _RegexScan:
     """Terms compiled into a few big regexes (tries), run over the whole text: the scan of the terms the
     prefilter cannot key, and of every term when it is off."""
@@ -181,9 +178,7 @@ class _RegexScan:
             return self._other_first is not None and self._other_first.search(folded.folded) is not None
         if folded.others is not None:  # known from folding
             return not self._other_first_chars.isdisjoint(folded.others)
-        # the distinct characters outside ASCII, in C: delete the ASCII bytes of the UTF-8
-        others = folded.folded.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
-        return not self._other_first_chars.isdisjoint(others)
+        return not self._other_first_chars.isdisjoint(non_ascii_chars(folded.folded))
 
     def scan(self, folded: Folded, append: Callable[[_RawHit], None]) -> None:
         for rx, text, groups in (

@@ -165,6 +165,11 @@ class Folded:
 _ASCII_BYTES = bytes(range(128))
 
 
+def non_ascii_chars(text: str) -> set[str]:
+    """The distinct characters of ``text`` outside ASCII, in C: the UTF-8 with its ASCII bytes deleted."""
+    return set(text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
+
+
 def fold(plain: str) -> Folded:
     """Fold ``plain`` (already free of HTML) for matching; in C but for a look-up per distinct character.
 
@@ -175,8 +180,7 @@ def fold(plain: str) -> Folded:
     """
     if plain.isascii():
         return Folded(plain, plain.lower(), plain, None)
-    # the distinct characters outside ASCII, in C: delete the ASCII bytes of the UTF-8
-    others = set(plain.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
+    others = non_ascii_chars(plain)
     simple = plain
     rest: list[tuple[str, str, str]] = []
     kept: set[str] = set()  # the characters outside ASCII left in the folded text
