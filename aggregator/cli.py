@@ -17,6 +17,7 @@ from . import services, store
 from .classify import hit_to_dict
 from .db import get_database
 from .domain import PollReport
+from .parse import json_text
 from .pipeline import Poller
 
 
@@ -134,7 +135,7 @@ def classify_command(file: IO[str], explain: bool) -> None:
         if not line.strip():
             continue
         try:
-            record: Any = json.loads(line)
+            record: Any = json_text.loads(line)  # a lone surrogate escape becomes U+FFFD
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:

@@ -29,6 +29,7 @@ from .config import Settings
 from .domain import Conditional, Fetched, SourceSpec
 from .errors import FetchError, HTTPStatusError
 from .fetch import Fetcher
+from .parse import json_text
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def with_params(url: str, **params: str | None) -> str:
 
 def _json(fetched: Fetched, what: str) -> Any:
     try:
-        return json.loads(fetched.body)
+        return json_text.loads(fetched.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise APIError(f"{what} did not answer with JSON (got {fetched.content_type or 'no content type'}); "
                        "check the source URL") from exc

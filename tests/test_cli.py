@@ -91,6 +91,15 @@ def test_classify_json_lines(runner: object, app: Flask) -> None:
     assert "car-t-ms" in explained.stdout and "title" in explained.stdout
 
 
+def test_classify_takes_a_lone_surrogate_escape(app: Flask) -> None:
+    # JSON may escape half a surrogate pair; it comes back as U+FFFD, and the item is classified as usual
+    line = '{"title": "KYV-101 CAR T \\ud83d in progressive MS", "summary": "\\udfff"}'
+    result = app.test_cli_runner().invoke(args=["classify"], input=line)
+    assert result.exit_code == 0, result.output
+    [out] = [json.loads(row) for row in result.stdout.splitlines()]
+    assert out["title"] == "KYV-101 CAR T \ufffd in progressive MS" and "car-t-ms" in out["topics"]
+
+
 def test_classify_reads_a_file(app: Flask, tmp_path: Path) -> None:
     source = tmp_path / "items.jsonl"
     source.write_text(json.dumps({"title": "Ocrelizumab in primary progressive multiple sclerosis"}) + "\n")

@@ -87,6 +87,40 @@ def test_a_study_without_an_id_is_skipped_not_fatal() -> None:
     assert [i.nct_id for i in parse_studies(json.dumps(document).encode())] == ["NCT05938582"]
 
 
+def _with_lone_surrogates(name: str) -> bytes:
+    """The fixture with a half emoji escaped on its own in the first study's title and summary, as JSON allows."""
+    text = fixture(name).decode("utf-8")
+    text = text.replace('"briefTitle": "', '"briefTitle": "\\ud83d ', 1)
+    text = text.replace('"briefSummary": "', '"briefSummary": "\\udfff', 1)
+    assert text.count("\\ud83d") == 1 and text.count("\\udfff") == 1
+    return text.encode("utf-8")
+
+
+def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:
+    # json.loads would keep it as a code point that no UTF-8 encoder (hash, sanitiser, database) accepts
+    first = parse_studies(_with_lone_surrogates("ctgov_car_t_ms_page1.json"))[0]
+    assert first.title.startswith("\ufffd ") and "\ufffd" in first.summary
+    first.title.encode("utf-8")
+    pair = fixture("ctgov_car_t_ms_page2.json").replace(b'"briefTitle": "', b'"briefTitle": "\\ud83d\\ude00 ', 1)
+    emoji = parse_studies(pair)
+    assert emoji[0].title.startswith("\U0001f600 ")  # a whole pair is the character it encodes
+
+
+def test_a_study_with_a_lone_surrogate_is_stored_and_classified(
+    tmp_path: Path, feed_server: FeedServer, any_db_url: str
+) -> None:
+    feed_server.add("/api/v2/studies", _with_lone_surrogates("ctgov_car_t_ms_page2.json"),
+                    content_type="application/json")
+    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "ctgov", "name": "CT", "kind": "clinicaltrials", "url": feed_server.url(QUERY)}]))
+    report = poller(app, Clock(NOW)).poll_many(["ctgov"])[0]
+    assert report.outcome == "ok" and report.new == 1, report.error
+    [item] = stored(app)
+    assert item.title.startswith("\ufffd ") and item.nct_id == "NCT05938582"
+    page = app.test_client().get("/?topic=all").get_data(as_text=True)
+    assert "NCT05938582" in page
+
+
 def test_registered_parser_dispatches_on_kind() -> None:
     from aggregator.domain import Fetched
 

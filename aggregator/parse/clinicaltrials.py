@@ -9,7 +9,6 @@ and dates are partial ISO (``2016-07`` or ``2016-07-29``).
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from html import escape
@@ -18,6 +17,7 @@ from typing import Any
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
 from ..trials import phase_label, status_label
+from . import json_text
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def study_to_item(study: dict[str, Any]) -> ParsedItem | None:
 
 def parse_studies(body: bytes) -> list[ParsedItem]:
     try:
-        document = json.loads(body)
+        document = json_text.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError("the ClinicalTrials.gov answer is not JSON; check the source URL (api/v2/studies?…)") from exc
     if isinstance(document, dict) and "studies" in document:

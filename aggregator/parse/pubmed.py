@@ -11,7 +11,6 @@ XML is parsed with entities, DTDs and network access disabled (a DOCTYPE naming 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from lxml import etree
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
+from . import json_text
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def parse_document(data: bytes) -> list[ParsedItem]:
     if stripped.startswith(b"<"):
         return parse_xml(stripped)
     try:
-        document = json.loads(stripped)
+        document = json_text.loads(stripped)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError("the PubMed answer is neither JSON nor XML") from exc
     if isinstance(document, dict) and isinstance(document.get("documents"), list):

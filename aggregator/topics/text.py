@@ -166,8 +166,9 @@ _ASCII_BYTES = bytes(range(128))
 
 
 def non_ascii_chars(text: str) -> set[str]:
-    """The distinct characters of ``text`` outside ASCII, in C: the UTF-8 with its ASCII bytes deleted."""
-    return set(text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
+    """The distinct characters of ``text`` outside ASCII, in C: the UTF-8 with its ASCII bytes deleted.
+    (``surrogatepass``: a lone surrogate, which JSON can carry, is a character like any other here.)"""
+    return set(text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
 
 
 def fold(plain: str) -> Folded:
@@ -216,7 +217,9 @@ def fold(plain: str) -> Folded:
 
 def _lower_ascii(text: str) -> str:
     """``text`` with A-Z lower-cased and nothing else touched (bytes.lower is ASCII-only, and fast)."""
-    return text.encode("utf-8").lower().decode("utf-8") if not text.isascii() else text.lower()
+    if text.isascii():
+        return text.lower()
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")  # lone ones stay
 
 
 def _fold_per_char(plain: str) -> tuple[str, str, list[int]]:
