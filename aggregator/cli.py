@@ -13,7 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import services, store
+from . import services, store, topics
 from .classify import hit_to_dict
 from .db import get_database
 from .domain import PollReport
@@ -167,6 +167,7 @@ def scheduler_command() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = services().settings
     click.echo(f"Scheduler started: looking for due sources every {settings.scheduler_tick_seconds} s. Ctrl+C stops.")
+    click.echo(f"Topic matcher: {topics.MATCHER}.")
     try:
         scheduler.blocking(app, settings.scheduler_tick_seconds).start()
     except (KeyboardInterrupt, SystemExit):
@@ -194,6 +195,7 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
     if with_scheduler:
         scheduler.background(app, services().settings.scheduler_tick_seconds).start()
         click.echo("Background scheduler started: sources are polled as they fall due.")
+        click.echo(f"Topic matcher: {topics.MATCHER}.")
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C stops).")
     # Not app.run(): Flask ignores it inside a `flask` command (it would block the CLI), and the process would exit.
     from werkzeug.serving import run_simple
@@ -209,6 +211,7 @@ def check_feeds_command() -> None:
     enabled = [spec for spec in svc.catalog.sources if spec.enabled]
     click.echo(f"{svc.settings.feeds_path}: {len(svc.catalog.sources)} sources ({len(enabled)} enabled), "
                f"{len(svc.classifier.topic_ids)} topics: {', '.join(svc.classifier.topic_ids)}. OK.")
+    click.echo(f"Topic matcher: {topics.MATCHER}.")
 
 
 def init_app(app: Flask) -> None:

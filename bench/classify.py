@@ -38,6 +38,12 @@ class ClassifyRun:
     real_matched: int = 0
     real_naive_items: int = 0
     real_naive_seconds: float = 0.0
+    # which form of the matcher ran (aggregator.topics.MATCHER), and, when it was the compiled one, the rates of
+    # the pure-Python form on the same items, measured in a child process (TOPICS_NATIVE=off)
+    matcher: str = ""
+    pure_rate: float | None = None
+    pure_real_rate: float | None = None
+    pure_problem: str | None = None
 
     @property
     def real_rate(self) -> float:
@@ -112,24 +118,63 @@ def _naive_classifier(config: dict[str, Any]) -> tuple[Callable[[Any], Any] | No
     return None, "aggregator/topics/naive.py has no loader with a classify method the benchmark recognises"
 
 
-def run_classify(count: int, naive_seconds: float = 20.0) -> ClassifyRun:
+def corpus_documents(count: int) -> list[Any]:
+    """The generated items as the classifier gets them (``clean_item`` has made their summaries text)."""
     from aggregator.clean import html_to_text
-    from aggregator.topics import Document, load_topics
+    from aggregator.topics import Document
+
+    return [
+        Document(title=html_to_text(i.title), summary=html_to_text(i.summary_html), categories=i.categories)
+        for i in make_items(count)
+    ]
+
+
+def _timed_pass(topic_set: Any, documents: list[Any]) -> tuple[float, int]:
+    """Seconds to classify ``documents`` once, after a warm-up (lazily built tables, first-call costs)."""
+    for document in documents[:50]:
+        topic_set.classify(document)
+    started = time.perf_counter()
+    matched = sum(bool(topic_set.classify(document)) for document in documents)
+    return time.perf_counter() - started, matched
+
+
+def pure_python_rates(count: int, real_seconds: float) -> dict[str, float]:
+    """Items/s of this process's matcher on the corpus and on the real feed items (``python -m bench.classify``)."""
+    from aggregator.topics import load_topics
+    from aggregator.topics.bench import repeat
+
+    topic_set = load_topics(topics_config())
+    seconds, _ = _timed_pass(topic_set, corpus_documents(count))
+    real = real_documents()
+    done, elapsed = repeat(topic_set.classify, real, real_seconds)
+    return {"rate": count / seconds, "real_rate": done / elapsed}
+
+
+def _pure_python_in_child(count: int, real_seconds: float) -> tuple[dict[str, float] | None, str | None]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TOPICS_NATIVE": "off"}
+    argv = [sys.executable, "-m", "bench.classify", str(count), str(real_seconds)]
+    child = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REAL_FEEDS.parent.parent.parent,
+                           timeout=600, check=False)
+    if child.returncode != 0:
+        return None, (child.stderr.strip().splitlines() or ["no output"])[-1]
+    return json.loads(child.stdout), None
+
+
+def run_classify(count: int, naive_seconds: float = 20.0) -> ClassifyRun:
+    import aggregator.topics as topics
+    from aggregator.topics import load_topics
     from aggregator.topics.bench import repeat
 
     config = topics_config()
     topic_set = load_topics(config)
-    items = make_items(count)
-    documents = [
-        Document(title=html_to_text(i.title), summary=html_to_text(i.summary_html), categories=i.categories)
-        for i in items
-    ]
-    for document in documents[:50]:  # warm up: lazily built tables, first-call costs
-        topic_set.classify(document)
-    started = time.perf_counter()
-    ours_matched = sum(bool(topic_set.classify(document)) for document in documents)
-    ours = time.perf_counter() - started
-    run = ClassifyRun(items=count, ours_seconds=ours, ours_matched=ours_matched)
+    documents = corpus_documents(count)
+    ours, ours_matched = _timed_pass(topic_set, documents)
+    run = ClassifyRun(items=count, ours_seconds=ours, ours_matched=ours_matched, matcher=topics.MATCHER)
     naive, problem = _naive_classifier(config)
     if naive is None:
         run.pending = problem
@@ -155,4 +200,15 @@ def run_classify(count: int, naive_seconds: float = 20.0) -> ClassifyRun:
         run.real_matched = sum(bool(topic_set.classify(document)) for document in real)
         run.real_items, run.real_seconds = repeat(topic_set.classify, real, 2.0 if count > 1000 else 0.1)
         run.real_naive_items, run.real_naive_seconds = repeat(naive, real, min(naive_seconds / 4, 5.0))
+    if run.matcher.startswith("compiled"):
+        rates, run.pure_problem = _pure_python_in_child(count, 2.0 if count > 1000 else 0.1)
+        if rates is not None:
+            run.pure_rate, run.pure_real_rate = rates["rate"], rates["real_rate"]
     return run
+
+
+if __name__ == "__main__":  # the pure-Python rates, for run_classify's child process: prints them as JSON
+    import json
+    import sys
+
+    print(json.dumps(pure_python_rates(int(sys.argv[1]), float(sys.argv[2]))))

@@ -163,8 +163,13 @@ def _classify_section(run: ClassifyRun | None) -> list[str]:
     out = ["## Classification (one core)", ""]
     if run is None:
         return out + ["Not run.", ""]
-    rows = [["topic rules (ours)", run.items, f"{run.ours_seconds:.2f}", f"{run.ours_rate:,.0f}", run.ours_matched,
+    compiled = run.matcher.startswith("compiled")
+    ours = "topic rules (ours, compiled with mypyc)" if compiled else "topic rules (ours, pure Python)"
+    rows = [[ours, run.items, f"{run.ours_seconds:.2f}", f"{run.ours_rate:,.0f}", run.ours_matched,
              f"≥ 50,000/s: {verdict(run.ours_rate >= 50_000)}"]]
+    if run.pure_rate is not None:
+        rows.append(["ours, pure Python (`TOPICS_NATIVE=off`)", run.items, f"{run.items / run.pure_rate:.2f}",
+                     f"{run.pure_rate:,.0f}", "–", f"the compiled form is {run.ours_rate / run.pure_rate:.2f}× this"])
     if run.naive_seconds is not None and run.naive_rate is not None:
         ratio = run.ours_rate / run.naive_rate
         rows.append(["naive baseline (one regex search per term)", run.naive_items, f"{run.naive_seconds:.2f}",
@@ -175,6 +180,9 @@ def _classify_section(run: ClassifyRun | None) -> list[str]:
         rows.append([f"ours, real feed items ({run.real_distinct} distinct)", run.real_items,
                      f"{run.real_seconds:.2f}", f"{run.real_rate:,.0f}", f"{run.real_matched} of {run.real_distinct}",
                      f"≥ 50,000/s: {verdict(run.real_rate >= 50_000)}; {real_ratio:.0f}× naive"])
+        if run.pure_real_rate is not None:
+            rows.append(["ours, pure Python, real feed items", "–", "–", f"{run.pure_real_rate:,.0f}", "–",
+                         f"the compiled form is {run.real_rate / run.pure_real_rate:.2f}× this"])
         rows.append(["naive baseline, real feed items", run.real_naive_items, f"{run.real_naive_seconds:.2f}",
                      f"{run.real_naive_rate:,.1f}", "–", "–"])
     out += [table(["classifier", "items", "seconds", "items/s", "items matched", "targets"], rows), ""]
@@ -182,6 +190,11 @@ def _classify_section(run: ClassifyRun | None) -> list[str]:
         out += ["The first rows classify the generated corpus (0.5–2.5 kB summaries, 8% on topic, and trap phrases "
                 "such as LC-MS/MS, multiple myeloma and CAR T in lymphoma in most items); the real feed items are "
                 "those of the RSS, Atom and RDF fixtures in `tests/data/real`, classified over and over.", ""]
+    out += [f"Topic matcher: {run.matcher or 'unknown'} (`make native` compiles it; `aggregator/topics/native.py`)."
+            + (" The pure-Python rows ran in a child process with `TOPICS_NATIVE=off`, on the same items." if
+               run.pure_rate is not None else ""), ""]
+    if run.pure_problem:
+        out += [f"Pure-Python rows not measured: {run.pure_problem}.", ""]
     if run.pending:
         out += [f"Naive baseline **pending**: {run.pending}.", ""]
     return out

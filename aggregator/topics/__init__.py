@@ -3,16 +3,22 @@
 Rules are data (``feeds.yaml``: ``term_lists`` and ``topics``), validated by ``load_topics`` and
 compiled into a ``TopicSet``; ``TopicSet.classify(Document)`` returns the matching topics with the
 hits that explain them. Pure: no I/O, no framework imports. Rule order: see ``match.py``; rule
-syntax: see ``rules.py``.
+syntax: see ``rules.py``. The hot modules load compiled when a fresh mypyc build is there (``native.py``);
+``MATCHER`` says which form runs.
 """
 
-from .match import Document, Hit, TopicMatch, TopicSet, load_topics
-from .rules import Topic, TopicConfigError
-from .text import find_boilerplate, html_to_text
+from . import native
+
+MATCHER = native.activate(__path__)  # before the first import of a compiled module
+
+from .match import Document, Hit, TopicMatch, TopicSet, load_topics  # noqa: E402
+from .rules import Topic, TopicConfigError  # noqa: E402
+from .text import find_boilerplate, html_to_text  # noqa: E402
 
 __all__ = [
     "Document",
     "Hit",
+    "MATCHER",
     "Topic",
     "TopicConfigError",
     "TopicMatch",

@@ -223,6 +223,7 @@ class TopicSet:
 
     def __init__(self, rules: RuleSet, use_prefilter: bool = True) -> None:
         self.rules = rules
+        self._use_prefilter = use_prefilter
         self.topics: tuple[Topic, ...] = rules.topics
         self._labels = tuple((name, tl.label) for name, tl in rules.term_lists.items())
         self._disabled_by = {name: tl.disabled_by for name, tl in rules.term_lists.items()}
@@ -280,6 +281,18 @@ class TopicSet:
         self._gate = self._gate_groups()
         self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
+        self._scan_override: Callable[[Folded, bool], list[_RawHit]] | None = None
+
+    # A copy (what a worker process started by "spawn" receives) is compiled again from the rules: regexes and
+    # the automaton are rebuilt on the other side, and a compiled class (``native.py``) has no ``__dict__`` to copy.
+    def __reduce__(self) -> tuple[Callable[..., TopicSet], tuple[Any, ...]]:
+        return _rebuilt_topic_set, (self.rules, self._use_prefilter, self._scan_override)
+
+    def replace_scan(self, scan: Callable[[Folded, bool], list[_RawHit]]) -> None:
+        """Find term hits with ``scan(folded, gated)`` instead (the naive baseline's one regex per term, in
+        ``naive.py``); the rules and the scoring stay. A hook rather than a subclass: the class may be compiled
+        (``native.py``), and Python classes cannot inherit from compiled ones."""
+        self._scan_override = scan
 
     def _could_match(self, raw: list[_RawHit]) -> bool:
         """Whether some topic has a hit in each of its requirements' lists (a necessary condition)."""
@@ -376,7 +389,8 @@ class TopicSet:
         return FIELD_SEP.join(parts), starts
 
     def _hits(self, folded: Folded, starts: list[int], gated: bool = False) -> list[_Hit]:
-        raw = self._scan(folded, gated)
+        override = self._scan_override
+        raw = self._scan(folded, gated) if override is None else override(folded, gated)
         if not raw:
             return []
         entries = self._entries
@@ -442,12 +456,14 @@ class TopicSet:
         if not matched:
             return []
         out = []
-        public: dict[int, Hit] = {}  # by id() of the internal hit: each is one object, shared by the topics
-        shown: dict[tuple[int, ...], tuple[Hit, ...]] = {}  # topics that counted the same hits show one tuple
+        # Keyed by value, not id(): a hit tuple names its hit fully, and compiled code (mypyc) keeps such tuples
+        # unboxed, so the same hit can be two objects and two hits can share an id() in turn.
+        public: dict[_Hit, Hit] = {}  # each shown hit is one object, shared by the topics
+        shown: dict[tuple[_Hit, ...], tuple[Hit, ...]] = {}  # topics that counted the same hits show one tuple
         for topic in self.topics:
             if topic.id in matched:
                 score, used = matched[topic.id]
-                key = tuple(map(id, used))
+                key = tuple(used)
                 hits_shown = shown.get(key)
                 if hits_shown is None:
                     hits_shown = shown[key] = self._public_hits(used, folded, public)
@@ -455,20 +471,19 @@ class TopicSet:
         return out
 
     @staticmethod
-    def _public_hits(used: list[_Hit], folded: Folded, cache: dict[int, Hit]) -> tuple[Hit, ...]:
+    def _public_hits(used: list[_Hit], folded: Folded, cache: dict[_Hit, Hit]) -> tuple[Hit, ...]:
         out = []
         plain = folded.plain
         same_offsets = folded.same_offsets
         seen = set()
         for h in sorted(used, key=_START_AND_LIST):
-            key = id(h)
-            if key in seen:
+            if h in seen:
                 continue
-            seen.add(key)
-            hit = cache.get(key)
+            seen.add(h)
+            hit = cache.get(h)
             if hit is None:
                 ps, pe = (h[_START], h[_END]) if same_offsets else folded.to_plain(h[_START], h[_END])
-                hit = cache[key] = _new_hit(Hit, (h[_FIELD], h[_LIST], h[_TERM], plain[ps:pe]))
+                hit = cache[h] = _new_hit(Hit, (h[_FIELD], h[_LIST], h[_TERM], plain[ps:pe]))
             out.append(hit)
         return tuple(out)
 
@@ -700,6 +715,15 @@ def _boilerplate_keys(sentences: frozenset[str]) -> frozenset[str]:
             keys.add(normalise_sentence(html_to_text(s)))
     keys.discard("")
     return frozenset(keys)
+
+
+def _rebuilt_topic_set(
+    rules: RuleSet, use_prefilter: bool, scan: Callable[[Folded, bool], list[_RawHit]] | None
+) -> TopicSet:
+    topic_set = TopicSet(rules, use_prefilter)
+    if scan is not None:
+        topic_set.replace_scan(scan)
+    return topic_set
 
 
 def load_topics(config: Mapping[str, Any], use_prefilter: bool = True) -> TopicSet:

@@ -198,13 +198,11 @@ class Prefilter:
             [key.encode("ascii") for key in keys], implementation=ahocorasick_rs.Implementation.DFA
         )
 
-    # The automaton cannot be pickled: a copy (a worker process started by "spawn", say) builds its own.
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: value for name, value in self.__dict__.items() if name != "_automaton"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._automaton = self._build_automaton(self.keys)
+    # The automaton cannot be pickled: a copy (a worker process started by "spawn", say) is built again from
+    # the groups and keys, automaton included.
+    def __reduce__(self) -> tuple[type[Prefilter], tuple[list[Group], dict[str, set[int]]]]:
+        keys = {key: set(ids) for key, ids in zip(self.keys, self._groups_of_key, strict=True)}
+        return Prefilter, (self.groups, keys)
 
     def candidates(self, folded: str, cased_text: str | None = None) -> list[tuple[int, int]]:
         """``(word start, group id)`` for every place in ``folded`` (lower-cased) where a term of the
