@@ -330,12 +330,12 @@ class TopicSet:
         nothing at once when no term that every match needs can occur."""
         prefilter = self._prefilter
         if prefilter is not None:
-            ascii_text = folded.folded.isascii() and folded.cased.isascii()
+            ascii_text = folded.lower_of_cased or (folded.folded.isascii() and folded.cased.isascii())
             unkeyed = self._unkeyed_scan if (self._unkeyed_in_ascii or not ascii_text) else None
             shortcut = gated and self._gate is not None
             # the gate covers the keyed terms only: with unkeyed ones to scan for, it is decided after them
             gate = self._gate if shortcut and unkeyed is None else None
-            hits = prefilter.find(folded.folded, folded.cased, gate, shifted=not folded.same_offsets)
+            hits = prefilter.find(folded, gate)
             append = hits.append
             if unkeyed is not None:
                 unkeyed.scan(folded, append)
@@ -351,10 +351,12 @@ class TopicSet:
             for pattern, literal, lead, entry in self._patterns:
                 if literal is None:
                     matches: Iterable[re.Match[str]] = pattern.finditer(text)
+                elif lead is not None:
+                    matches = _near_literal(pattern, literal, lead, text)  # looks for the literal itself
                 elif literal not in text:
                     continue
                 else:
-                    matches = pattern.finditer(text) if lead is None else _near_literal(pattern, literal, lead, text)
+                    matches = pattern.finditer(text)
                 for m in matches:
                     if m.end() > m.start():
                         append((m.start(), m.end(), entry))
@@ -363,24 +365,15 @@ class TopicSet:
     # -- classification --------------------------------------------------------------------
 
     def _prepare(self, doc: Document) -> tuple[str, list[int]]:
+        """The fields' plain text joined by ``FIELD_SEP`` in ``FIELDS`` order, and where each starts."""
         keys = _boilerplate_keys(doc.boilerplate) if doc.boilerplate else None
-        parts = []
-        for name in FIELDS:
-            if name == "categories":
-                categories = doc.categories
-                value = "\n".join(html_to_text(c) for c in categories if isinstance(c, str)) if categories else ""
-            else:
-                raw = getattr(doc, name)
-                if not raw:
-                    value = ""
-                else:
-                    if not isinstance(raw, str):
-                        raw = str(raw)
-                    # html_to_text returns text without "<" or "&" as it is: skip the call (most items)
-                    value = html_to_text(raw) if "<" in raw or "&" in raw else raw
-                    if keys and name != "title":
-                        value = remove_boilerplate(value, keys)
-            parts.append(value.replace("\x00", " ") if "\x00" in value else value)
+        categories = doc.categories
+        parts = [
+            _field_text(doc.title, None),
+            _field_text(doc.summary, keys),
+            _field_text(doc.content, keys),
+            "\n".join(_field_text(c, None) for c in categories if isinstance(c, str)) if categories else "",
+        ]
         starts = []
         pos = 0
         for part in parts:
@@ -669,20 +662,34 @@ class _ItemState:
         return found
 
 
-def _near_literal(pattern: re.Pattern[str], literal: str, lead: int, text: str) -> Iterable[re.Match[str]]:
+def _field_text(raw: object, boilerplate: frozenset[str] | None) -> str:
+    """One field as plain text, without ``boilerplate`` sentences and without NUL (it is in ``FIELD_SEP``)."""
+    if not raw:
+        return ""
+    text = html_to_text(raw if isinstance(raw, str) else str(raw))  # text without "<" or "&" as it is
+    if boilerplate:
+        text = remove_boilerplate(text, boilerplate)
+    return text.replace("\x00", " ") if "\x00" in text else text
+
+
+def _near_literal(pattern: re.Pattern[str], literal: str, lead: int, text: str) -> list[re.Match[str]]:
     """What ``pattern.finditer(text)`` yields, for a pattern whose every match holds ``literal`` at most
     ``lead`` characters after its start (``rules.literal_anchor``): the regex is only tried from ``lead``
-    characters before each occurrence of the literal (no match can start earlier), not at every position."""
+    characters before each occurrence of the literal (no match can start earlier), not at every position.
+    (A list, not a generator: most texts have no such literal, and a compiled generator costs an object.)"""
+    found = text.find(literal)
+    if found < 0:
+        return []
+    matches = []
     pos = 0
-    while True:
-        found = text.find(literal, pos)
-        if found < 0:
-            return
+    while found >= 0:
         m = pattern.search(text, max(pos, found - lead))
         if m is None:
-            return
-        yield m
+            break
+        matches.append(m)
         pos = m.end()
+        found = text.find(literal, pos)
+    return matches
 
 
 def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:

@@ -33,18 +33,17 @@ from typing import Any
 import ahocorasick_rs
 
 from .rules import WORD_CHAR, is_cjk, starts_with_word_char
-from .text import fold_term
+from .text import Folded, fold_term
 
 __all__ = ["Group", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
 
 _TERMINAL = ""  # trie key for "a term ends here"
 
-# Every ASCII character that is not a letter or digit becomes a space: the text's words are then
-# exactly the runs between spaces, and " car " finds "car" as a whole word. (A bytes table: bytes.translate
-# is several times faster than str.translate with a mapping.)
-_NOT_ALNUM = bytes.maketrans(
-    bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum())),
-    b" " * sum(1 for c in range(256) if not (c < 128 and chr(c).isalnum())),
+# Every ASCII character that is not a letter or digit becomes a space, and A-Z become a-z: the text's words
+# are then exactly the runs between spaces, and " car " finds "car" as a whole word, in folded and in cased
+# text alike. (A bytes table: bytes.translate is several times faster than str.translate with a mapping.)
+_SPACED_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if c < 128 and chr(c).isalnum() else 32 for c in range(256)
 )
 _TERM_SPLIT = str.maketrans({c: " " for c in string.punctuation if c != "*"})
 
@@ -84,7 +83,7 @@ class Group:
     """The terms sharing one group key (the beginning of their first word), compiled to one regex (a trie)
     that starts with their common literal prefix; it is run anchored where the automaton found the key."""
 
-    __slots__ = ("rx", "entries", "cased", "lists", "word_start")
+    __slots__ = ("rx", "rx_any_case", "entries", "cased", "lists", "word_start")
 
     def __init__(self, items: list[tuple[tuple[str, ...], int]], cased: bool, lists: frozenset[str]) -> None:
         self.cased = cased
@@ -120,6 +119,9 @@ class Group:
             ) + ")"
             self.entries = [entry for _, entry in longest_first]
         self.rx = re.compile(pattern)
+        # the same terms, case ignored, for ASCII text matched as it is (``Folded.lower_of_cased``): for ASCII,
+        # ignoring case is the same as lower-casing the text first
+        self.rx_any_case = self.rx if cased else re.compile(pattern, re.IGNORECASE)
 
 
 _K = 7  # a group's key: the first word of its terms, cut to this many letters
@@ -160,12 +162,11 @@ def _term_keys(term: str, match_case: bool) -> list[tuple[str, str]] | None:
     return pairs
 
 
-def _spaced(text: str, lower: bool = False) -> bytes:
-    """``text`` as the automaton reads it: ASCII bytes, every character outside ASCII "?" and then, as every
-    other one that is not a letter or digit, a space (a boundary even where it is a letter of another script,
-    which only adds candidates: the groups' regexes still see the real text); a space at each end."""
-    encoded = text.encode("ascii", "replace")
-    return b" " + (encoded.lower() if lower else encoded).translate(_NOT_ALNUM) + b" "
+def _spaced(text: str) -> bytes:
+    """``text`` as the automaton reads it: lower-case ASCII bytes, every character outside ASCII "?" and then,
+    as every other one that is not a letter or digit, a space (a boundary even where it is a letter of another
+    script, which only adds candidates: the groups' regexes still see the real text); a space at each end."""
+    return b" " + text.encode("ascii", "replace").translate(_SPACED_TABLE) + b" "
 
 
 _GROUP_ID = operator.itemgetter(1)
@@ -190,6 +191,10 @@ class Prefilter:
         self._matchers: list[tuple[Any, bool, list[int]] | None] = [
             (group.rx.match, group.cased, group.entries) if group.word_start else None for group in groups
         ]
+        # for ASCII text matched as it is, with its case: every group's regex on that one text
+        self._matchers_any_case: list[tuple[Any, list[int]] | None] = [
+            (group.rx_any_case.match, group.entries) if group.word_start else None for group in groups
+        ]
 
     @staticmethod
     def _build_automaton(keys: list[str]) -> Any:
@@ -211,7 +216,7 @@ class Prefilter:
         in one and "ß" plus padding in the other), the places found in either."""
         found = self._candidates(_spaced(folded))
         if cased_text is not None:
-            found = sorted(set(found).union(self._candidates(_spaced(cased_text, lower=True))))
+            found = sorted(set(found).union(self._candidates(_spaced(cased_text))))
         return found
 
     def _candidates(self, spaced: bytes) -> list[tuple[int, int]]:
@@ -221,37 +226,55 @@ class Prefilter:
         found = self._automaton.find_matches_as_indexes(spaced, overlapping=True)
         return [(start, gid) for key, start, _end in found for gid in groups_of_key[key]]
 
-    def find(
-        self, folded: str, cased_text: str, gate: frozenset[int] | None = None, shifted: bool = False
-    ) -> list[tuple[int, int, int]]:
-        """Every hit ``(start, end, entry)`` of a keyed term, leftmost-longest per group.
+    def find(self, text: Folded, gate: frozenset[int] | None = None) -> list[tuple[int, int, int]]:
+        """Every hit ``(start, end, entry)`` of a keyed term in ``text``, leftmost-longest per group.
 
-        ``folded`` is the lower-cased text, ``cased_text`` the same text with its case; ``shifted``: some
-        character of the text folded to several. With ``gate``, nothing is returned (and no regex runs)
-        unless one of those groups could match.
+        With ``gate``, nothing is returned (and no regex runs) unless one of those groups could match.
         """
-        candidates = self.candidates(folded, cased_text) if shifted else self._candidates(_spaced(folded))
+        cased_text = text.cased
+        any_case = text.lower_of_cased  # ASCII: every group runs on the cased text (no lower-cased copy)
+        if any_case:
+            candidates = self._candidates(_spaced(cased_text))
+        elif text.same_offsets:
+            candidates = self._candidates(_spaced(text.folded))
+        else:  # some character folded to several: word boundaries can differ between the two foldings
+            candidates = self.candidates(text.folded, cased_text)
         if not candidates or (gate is not None and gate.isdisjoint(map(_GROUP_ID, candidates))):
             return []
         candidates.sort()
         hits: list[tuple[int, int, int]] = []
         last_end: dict[int, int] = {}
-        matchers = self._matchers
-        for start, gid in candidates:
-            if last_end.get(gid, -1) > start:
-                continue  # inside this group's previous hit: as finditer, no overlapping hits per group
-            matcher = matchers[gid]
-            if matcher is None:
-                continue  # unanchored: searched below
-            match, cased, entries = matcher
-            m = match(cased_text if cased else folded, start)
-            if m is not None:
-                end = last_end[gid] = m.end()
-                hits.append((start, end, entries[m.lastindex - 1]))
+        if any_case:
+            matchers_any_case = self._matchers_any_case
+            for start, gid in candidates:
+                if last_end.get(gid, -1) > start:
+                    continue  # inside this group's previous hit: as finditer, no overlapping hits per group
+                any_case_matcher = matchers_any_case[gid]
+                if any_case_matcher is None:
+                    continue  # unanchored: searched below
+                match, entries = any_case_matcher
+                m = match(cased_text, start)
+                if m is not None:
+                    end = last_end[gid] = m.end()
+                    hits.append((start, end, entries[m.lastindex - 1]))
+        else:
+            folded = text.folded
+            matchers = self._matchers
+            for start, gid in candidates:
+                if last_end.get(gid, -1) > start:
+                    continue
+                matcher = matchers[gid]
+                if matcher is None:
+                    continue
+                match, cased, entries = matcher
+                m = match(cased_text if cased else folded, start)
+                if m is not None:
+                    end = last_end[gid] = m.end()
+                    hits.append((start, end, entries[m.lastindex - 1]))
         if self._unanchored:
             for gid in self._unanchored.intersection(gid for _, gid in candidates):
                 group = self.groups[gid]
-                for m in group.rx.finditer(cased_text if group.cased else folded):
+                for m in group.rx.finditer(cased_text if group.cased else text.folded):
                     hits.append((m.start(), m.end(), group.entries[m.lastindex - 1]))  # type: ignore[operator]
         if self._shared_terms and len(hits) > 1:
             hits = list(dict.fromkeys(hits))  # a term in two groups (KYV-101 under kyv and kyv101) counts once

@@ -117,12 +117,12 @@ class Folded:
     (most items have no hit to quote).
     """
 
-    __slots__ = ("plain", "folded", "cased", "_map", "_shifted", "others")
+    __slots__ = ("plain", "_folded", "cased", "_map", "_shifted", "others", "lower_of_cased")
 
     def __init__(
         self,
         plain: str,
-        folded: str,
+        folded: str | None,
         cased: str,
         offsets: list[int] | None,
         shifted: bool = False,
@@ -131,12 +131,23 @@ class Folded:
         self.plain = plain
         # the distinct characters of `folded` outside ASCII, when known
         self.others = frozenset() if others is None and plain.isascii() else others
-        self.folded = folded
+        # folded=None: `cased` is ASCII and the folded text is its lower case, made only if asked for. The
+        # prefilter then matches on `cased` itself, ignoring case (the same for ASCII text), and most items
+        # are done without a lower-cased copy.
+        self.lower_of_cased = folded is None
+        self._folded = folded
         self.cased = cased
         # offsets[i] = index in plain of folded[i]; offsets[len(folded)] = len(plain). None = identity, unless
         # `shifted`: then it is built on first use.
         self._map = offsets
         self._shifted = shifted or offsets is not None
+
+    @property
+    def folded(self) -> str:
+        """The text lower-cased, accents dropped, punctuation unified (``fold``): what case-insensitive terms match."""
+        if self._folded is None:
+            self._folded = self.cased.lower()
+        return self._folded
 
     @property
     def same_offsets(self) -> bool:
@@ -180,7 +191,7 @@ def fold(plain: str) -> Folded:
     the same length, with the offset map back to the plain text built only when first needed.
     """
     if plain.isascii():
-        return Folded(plain, plain.lower(), plain, None)
+        return Folded(plain, None, plain, None)
     others = non_ascii_chars(plain)
     simple = plain
     rest: list[tuple[str, str, str]] = []
@@ -195,7 +206,7 @@ def fold(plain: str) -> Folded:
             rest.append((ch, c, f))
     if not rest:
         if simple.isascii():  # plain, not simple: hits quote the text as it was
-            return Folded(plain, simple.lower(), simple, None, others=kept)
+            return Folded(plain, None, simple, None, others=kept)
         return Folded(plain, _lower_ascii(simple), simple, None, others=kept)
     folded = cased = simple
     for ch, c, f in rest:
