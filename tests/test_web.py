@@ -323,6 +323,24 @@ def test_cached_item_lists_follow_a_renamed_source(site: Flask) -> None:
     assert '<span class="source">MS News Daily</span>' in html and '<span class="source">MS News</span>' not in html
 
 
+def test_feeds_change_their_etag_when_a_source_is_renamed(site: Flask) -> None:
+    # A feed names each item's source (as author when the item has none, and as <source> with a homepage); a
+    # rename reaches the database at the next poll with no item changed, so the change marker alone would keep
+    # answering 304 with the old name.
+    from aggregator.db import get_database
+    from aggregator.models import Source
+
+    client = site.test_client()
+    etags = {path: client.get(path).headers["ETag"] for path in ("/feed.xml", "/feed.atom")}
+    assert all(client.get(path, headers={"If-None-Match": etag}).status_code == 304 for path, etag in etags.items())
+    with get_database(site).session_scope() as session:  # what the poller's sync does after feeds.yaml changed
+        source = session.get(Source, "news")
+        assert source is not None
+        source.name = "MS News Daily"
+    for path, etag in etags.items():
+        assert client.get(path, headers={"If-None-Match": etag}).status_code == 200, path
+
+
 @pytest.mark.parametrize("query", [
     dict(topic="car-t-ms"), dict(topic="ms-research"), dict(topic=None), dict(topic="car-t-ms", source="news"),
     dict(topic="car-t-ms", source="trials"), dict(topic="car-t-ms", q="KYV-101"), dict(topic=None, evidence="news"),

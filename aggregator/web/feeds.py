@@ -1,6 +1,7 @@
 """Blueprint "feeds": /feed.xml (RSS 2.0) and /feed.atom with the page's filters, answered with 304 when unchanged.
 
-The ETag is derived from the store's change marker (two index lookups), so a revalidation costs no rendering; the
+The ETag is derived from the store's change marker (two index lookups) and the sources' names, so a revalidation
+costs no rendering; the
 rendered document is cached under its ETag, so a new reader of an unchanged feed costs no rendering either.
 """
 
@@ -35,8 +36,11 @@ def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
     # Any change to any item (or a trial event, or new rules) changes every feed's ETag: a little over-eager,
     # but the check costs two index lookups instead of a scan of the topic's matches.
     newest, last_event = change_marker()
+    # Source names and homepages are in the document too, and the change marker does not cover them (a rename in
+    # feeds.yaml reaches the database at the next poll, with no item changed): they are part of the ETag.
+    sources = [(source.id, source.name, source.homepage or "") for source in store.all_sources(request_session())]
     fingerprint = "|".join([kind, request.query_string.decode("latin-1"), newest.isoformat() if newest else "",
-                            str(last_event), svc.rules_version])
+                            str(last_event), svc.rules_version, repr(sources)])
     etag = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     response = Response(mimetype=mimetype)
     response.set_etag(etag)
@@ -50,8 +54,8 @@ def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
     ):
         response.status_code = 304
         return response
-    # The ETag is built from the marker, the query string and the rules: the cached document is exactly the one a
-    # client holding this ETag is told (by a 304) that it still has.
+    # The ETag is built from the marker, the query string, the rules and the sources: the cached document is exactly
+    # the one a client holding this ETag is told (by a 304) that it still has.
     response.set_data(rendered(("feed", etag), lambda: _render(kind, renderer, req, newest)))
     return response
 
