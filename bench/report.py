@@ -188,8 +188,9 @@ def _classify_section(run: ClassifyRun | None) -> list[str]:
     out += [table(["classifier", "items", "seconds", "items/s", "items matched", "targets"], rows), ""]
     if run.real_items:
         out += ["The first rows classify the generated corpus (0.5–2.5 kB summaries, 8% on topic, and trap phrases "
-                "such as LC-MS/MS, multiple myeloma and CAR T in lymphoma in most items); the real feed items are "
-                "those of the RSS, Atom and RDF fixtures in `tests/data/real`, classified over and over.", ""]
+                "such as LC-MS/MS, multiple myeloma and CAR T in lymphoma in most items; seconds: the fastest of three "
+                "passes, as `timeit` takes); the real feed items are those of the RSS, Atom and RDF fixtures in "
+                "`tests/data/real`, classified over and over.", ""]
     out += [f"Topic matcher: {run.matcher or 'unknown'} (`make native` compiles it; `aggregator/topics/native.py`)."
             + (" The pure-Python rows ran in a child process with `TOPICS_NATIVE=off`, on the same items." if
                run.pure_rate is not None else ""), ""]
