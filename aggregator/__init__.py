@@ -38,6 +38,12 @@ class Services:
         """Changes whenever the topic rules do (part of feed ETags: new rules can change a feed's items)."""
         return hashlib.sha256(json.dumps(self.catalog.topics_config, sort_keys=True).encode()).hexdigest()[:16]
 
+    @functools.cached_property
+    def sources_version(self) -> str:
+        """Changes whenever a source's name or homepage in feeds.yaml does (part of feed ETags: feeds name sources)."""
+        listed = [(spec.id, spec.name, spec.homepage or "") for spec in self.catalog.sources]
+        return hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:16]
+
     @property
     def topic_names(self) -> dict[str, str]:
         return {topic.id: topic.name for topic in self.classifier.topic_set.topics}

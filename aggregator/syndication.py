@@ -7,8 +7,8 @@ Guids are stable: our own item URL-independent tag URI, so readers never see an 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from feedgen.feed import FeedGenerator
@@ -24,6 +24,8 @@ class FeedMeta:
     page_url: str  # absolute URL of the matching web page
     base_url: str
     updated: datetime | None
+    # source id → (name, homepage) as feeds.yaml has them now; a source no longer listed keeps its stored ones
+    sources: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def item_guid(base_url: str, item: Item) -> str:
@@ -61,9 +63,14 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
         entry.summary(summary or item.title, type="html")
         entry.published(item.sort_at)
         entry.updated(item.updated_at)
-        source_name = item.source.name if item.source else item.source_id
+        listed = meta.sources.get(item.source_id)
+        if listed is not None:
+            source_name, homepage = listed
+        else:
+            source_name = item.source.name if item.source else item.source_id
+            homepage = item.source.homepage if item.source else None
         entry.author(name=item.author or source_name)
-        entry.source(title=source_name, url=item.source.homepage if item.source and item.source.homepage else None)
+        entry.source(title=source_name, url=homepage or None)
         for topic in sorted(t.topic_id for t in item.topics):
             entry.category(term=topic, label=topic_names.get(topic, topic))
     return generator

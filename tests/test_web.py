@@ -323,22 +323,29 @@ def test_cached_item_lists_follow_a_renamed_source(site: Flask) -> None:
     assert '<span class="source">MS News Daily</span>' in html and '<span class="source">MS News</span>' not in html
 
 
-def test_feeds_change_their_etag_when_a_source_is_renamed(site: Flask) -> None:
-    # A feed names each item's source (as author when the item has none, and as <source> with a homepage); a
-    # rename reaches the database at the next poll with no item changed, so the change marker alone would keep
-    # answering 304 with the old name.
-    from aggregator.db import get_database
-    from aggregator.models import Source
-
+def test_feeds_name_sources_as_feeds_yaml_does_and_a_rename_changes_their_etag(
+    site: Flask, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # A feed names each item's source (as author when the item has none, and as Atom's <source> with a homepage).
+    # After a rename in feeds.yaml the database keeps the old name until the next poll, with no item changed, so
+    # the change marker alone would keep answering 304 with the old name.
     client = site.test_client()
     etags = {path: client.get(path).headers["ETag"] for path in ("/feed.xml", "/feed.atom")}
     assert all(client.get(path, headers={"If-None-Match": etag}).status_code == 304 for path, etag in etags.items())
-    with get_database(site).session_scope() as session:  # what the poller's sync does after feeds.yaml changed
-        source = session.get(Source, "news")
-        assert source is not None
-        source.name = "MS News Daily"
+    renamed = make_app(
+        site.extensions["aggregator"].settings.database_url,
+        write_feeds_file(tmp_path / "renamed.yaml", [
+            {"id": "news", "name": "MS News Daily", "url": feed_server.url("/news.xml"), "evidence_type": "news",
+             "homepage": "https://news.example/"},
+            {"id": "trials", "name": "Trials", "url": feed_server.url("/trials.xml"),
+             "evidence_type": "trial-registry"},
+        ]),
+    ).test_client()
     for path, etag in etags.items():
-        assert client.get(path, headers={"If-None-Match": etag}).status_code == 200, path
+        assert renamed.get(path, headers={"If-None-Match": etag}).status_code == 200, path
+    atom = renamed.get("/feed.atom").get_data(as_text=True)
+    assert '<source>' in atom and "<title>MS News Daily</title>" in atom and "<title>MS News</title>" not in atom
+    assert "https://news.example/" in atom
 
 
 @pytest.mark.parametrize("query", [

@@ -1,7 +1,7 @@
 """Blueprint "feeds": /feed.xml (RSS 2.0) and /feed.atom with the page's filters, answered with 304 when unchanged.
 
-The ETag is derived from the store's change marker (two index lookups) and the sources' names, so a revalidation
-costs no rendering; the
+The ETag is derived from the store's change marker (two index lookups) and feeds.yaml, so a revalidation costs no
+rendering; the
 rendered document is cached under its ETag, so a new reader of an unchanged feed costs no rendering either.
 """
 
@@ -36,11 +36,10 @@ def _serve(kind: str, renderer: Renderer, mimetype: str) -> ResponseReturnValue:
     # Any change to any item (or a trial event, or new rules) changes every feed's ETag: a little over-eager,
     # but the check costs two index lookups instead of a scan of the topic's matches.
     newest, last_event = change_marker()
-    # Source names and homepages are in the document too, and the change marker does not cover them (a rename in
-    # feeds.yaml reaches the database at the next poll, with no item changed): they are part of the ETag.
-    sources = [(source.id, source.name, source.homepage or "") for source in store.all_sources(request_session())]
+    # Sources' names and homepages are in the document too, as feeds.yaml has them (the database learns of a rename
+    # only at the next poll, with no item changed, which the change marker would not see): part of the ETag.
     fingerprint = "|".join([kind, request.query_string.decode("latin-1"), newest.isoformat() if newest else "",
-                            str(last_event), svc.rules_version, repr(sources)])
+                            str(last_event), svc.rules_version, svc.sources_version])
     etag = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     response = Response(mimetype=mimetype)
     response.set_etag(etag)
@@ -78,6 +77,7 @@ def _render(kind: str, renderer: Renderer, req: PageRequest, newest: datetime | 
         page_url=base + url_for("pages.index", **args),
         base_url=base,
         updated=newest,
+        sources={spec.id: (spec.name, spec.homepage) for spec in svc.catalog.sources},
     )
     events = store.events_for(session, [item.id for item in items])
     # The changes of the latest poll that changed something (status and phase may change together).
