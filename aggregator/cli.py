@@ -82,7 +82,10 @@ def poll_command(source_ids: tuple[str, ...], due: bool, progress: bool | None) 
             with lock:
                 bar.update(1, report.source_id)
 
-        reports = poller.poll_many(targets, done, due_only=due)
+        try:
+            reports = poller.poll_many(targets, done, due_only=due)
+        finally:
+            poller.shutdown()
     click.echo(_report_table(reports))
 
 

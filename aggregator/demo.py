@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         poller = build_poller(app)
         poller.sync_sources()
         reports = poller.poll_many([s["id"] for s in DEMO_SOURCES])
+        poller.shutdown()
     new = sum(r.new for r in reports)
     print(f"Demo corpus served at {corpus_url}; polled {len(reports)} demo sources ({new} new items).")
     print(f"Demo database: {os.environ['DATABASE_URL']}")

@@ -87,7 +87,10 @@ class Poller:
         self._local = threading.local()
         self._fetchers: list[Fetcher] = []
         self._fetchers_lock = threading.Lock()
-        self._prepare_pool: PreparePool | None = None  # worker processes during one_poll
+        # Parse worker processes: forked by the first poll of several sources and kept for the next polls of this
+        # poller (forking them cost as much as a whole poll of 304s); shut down by shutdown() or at exit.
+        self._kept_pool: PreparePool | None = None
+        self._prepare_pool: PreparePool | None = None  # the workers this poll uses, if any
         self._near: store.NearDuplicates | None = None  # near-duplicate candidates during one_poll
 
     # ------------------------------------------------------------------ entry points
@@ -153,16 +156,26 @@ class Poller:
     def one_poll(self, processes: int = 0) -> Iterator[None]:
         """What the sources polled inside share: the near-duplicate candidates (read once, not once per source)
         and, with ``processes``, the parse worker processes. Enter it before starting poll threads."""
-        # Created before the poll threads so its workers fork from a process with no thread mid-work.
-        self._prepare_pool = PreparePool(self.classifier, processes) if processes else None
+        # Forked before the poll threads so its workers fork from a process with no thread mid-work; again only if
+        # a worker died (the pool then went inline).
+        if processes and (self._kept_pool is None or not self._kept_pool.pooled):
+            if self._kept_pool is not None:
+                self._kept_pool.close()
+            self._kept_pool = PreparePool(self.classifier, processes)
+        self._prepare_pool = self._kept_pool if processes else None
         self._near = store.NearDuplicates()
         try:
             yield
         finally:
-            if self._prepare_pool is not None:
-                self._prepare_pool.close()
-                self._prepare_pool = None
+            self._prepare_pool = None
             self._near = None
+
+    def shutdown(self) -> None:
+        """Stop the parse worker processes (a later poll forks new ones) and close the connections."""
+        pool, self._kept_pool = self._kept_pool, None
+        if pool is not None:
+            pool.close()
+        self.close()
 
     def close(self) -> None:
         with self._fetchers_lock:

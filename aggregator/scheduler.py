@@ -43,11 +43,15 @@ def logged_job(name: str, job: Callable[[], Any]) -> Callable[[], None]:
 
 
 def poll_due_job(app: Flask) -> Callable[[], str]:
-    def job() -> str:
-        from .cli import build_poller
+    from .cli import build_poller
 
+    # One poller for the scheduler's life: its parse worker processes (POLL_PARSE_PROCESSES) are forked once, by
+    # the first poll of several sources, not at every tick.
+    poller = build_poller(app)
+
+    def job() -> str:
         with app.app_context():
-            reports = build_poller(app).poll_due()
+            reports = poller.poll_due()
         failed = sum(report.outcome == "error" for report in reports)
         new = sum(report.new for report in reports)
         return f"({len(reports)} sources polled, {new} new items, {failed} failed)"

@@ -113,3 +113,34 @@ def test_poll_with_parse_processes_stores_what_an_inline_poll_stores(
         get_database(app).dispose()
     assert snapshots[0] == snapshots[1]
     assert ("page", "error", "parse", feed_server.url("/real-feed.xml")) in snapshots[1]
+
+
+def test_workers_are_forked_once_for_the_polls_of_one_poller_and_again_after_one_died(
+    tmp_path: Path, feed_server: FeedServer, sqlite_url: str
+) -> None:
+    # Forking the workers for every poll cost as much as a whole poll of 304s (docs/benchmark.md).
+    feed_server.add("/a.xml", rss(CAR_T_MS))
+    feed_server.add("/b.xml", rss(MS_ONLY))
+    sources = [{"id": name, "name": name, "url": feed_server.url(f"/{name}.xml")} for name in ("a", "b")]
+    app = make_app(sqlite_url, write_feeds_file(tmp_path / "feeds.yaml", sources), poll_parse_processes=2)
+    clock = Clock(NOW)
+    polling = poller(app, clock)
+    try:
+        assert polling._kept_pool is None  # nothing is forked before a poll needs it
+        assert [r.new for r in polling.poll_many(["a", "b"])] == [1, 1]
+        kept = polling._kept_pool
+        assert kept is not None and kept.pooled and kept._pool is not None
+        workers = set(kept._pool._processes)
+        feed_server.add("/a.xml", rss(CAR_T_MS, UNRELATED))  # something new to parse in the second poll
+        assert [r.new for r in polling.poll_many(["a", "b"])] == [1, 0]
+        assert polling._kept_pool is kept and set(kept._pool._processes) == workers  # the same processes
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        feed_server.add("/b.xml", rss(MS_ONLY, UNRELATED))
+        assert [r.new for r in polling.poll_many(["a", "b"])] == [0, 1]  # parsed inline once the pool broke
+        assert not kept.pooled
+        polling.poll_many(["a", "b"])
+        assert polling._kept_pool is not kept and polling._kept_pool is not None and polling._kept_pool.pooled
+    finally:
+        polling.shutdown()
+    assert polling._kept_pool is None
