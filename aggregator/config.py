@@ -177,7 +177,8 @@ OPTIONS: tuple[Option, ...] = (
         "0",
         _non_negative_int,
         "Worker processes that parse, clean and classify during a poll of several sources, so a poll uses more "
-        "than one core (0: all in the polling process). The number of cores is a good value.",
+        "than one core (0: all in the polling process); forked by the first such poll and kept for the next. "
+        "The number of cores is a good value.",
     ),
     Option(
         "POLL_LEASE_SECONDS",
