@@ -63,6 +63,27 @@ def weekly_counts(rows: Iterable[tuple[int, str, datetime]], now: datetime, topi
     return Momentum(weeks=starts, series={key: tuple(values) for key, values in series.items()})
 
 
+def weekly_counts_from_days(day_counts: Iterable[tuple[str | None, date, int]], now: datetime,
+                            topics: Iterable[str], weeks: int = WEEKS) -> Momentum:
+    """The same as ``weekly_counts``, from counts per UTC day: ``(topic id, day, items)``, and ``(None, day,
+    items)`` with each item counted once for all topics (an item's matches share its day, so the sum of a week's
+    days is its distinct items)."""
+    last = week_start(now)
+    starts = tuple(last - timedelta(weeks=weeks - 1 - i) for i in range(weeks))
+    index = {start: i for i, start in enumerate(starts)}
+    series: dict[str, list[int]] = {topic: [0] * weeks for topic in topics}
+    series[ALL] = [0] * weeks
+    for topic, day, count in day_counts:
+        slot = index.get(week_start(day))
+        if slot is None:
+            continue  # older than the window, or in the future
+        if topic is None:
+            series[ALL][slot] += count
+        elif topic in series and topic != ALL:
+            series[topic][slot] += count
+    return Momentum(weeks=starts, series={key: tuple(values) for key, values in series.items()})
+
+
 @dataclass(frozen=True)
 class Chart:
     svg: str  # safe markup: every text in it is escaped here

@@ -150,7 +150,7 @@ def query_plans(database_url: str, feeds_file: Path) -> dict[str, list[str]]:
     engine = app.extensions["aggregator.db"].engine
     from sqlalchemy import func, select
 
-    from aggregator.models import Item, ItemTopic
+    from aggregator.models import Item
 
     cases = {
         "digest page (topic car-t-ms)": store.ItemFilter(topic="car-t-ms"),
@@ -164,12 +164,12 @@ def query_plans(database_url: str, feeds_file: Path) -> dict[str, list[str]]:
         statements[f"{name}: items, newest-first walk"] = store._filtered(
             select(Item.id), filters, newest_first=True).order_by(Item.sort_at.desc(), Item.id.desc()).limit(25)
         statements[f"{name}: count"] = store._filtered(select(func.count(Item.id)), filters)
-    # The same statements as store.also_reported and store.momentum_rows (which build and run them in one go).
+    # The same statements as store.also_reported (which builds and runs it in one go) and the momentum chart's.
     statements["also reported (duplicates of a page's 25 items)"] = select(Item).where(
         Item.duplicate_of_id.in_(list(range(1, 26)))).order_by(Item.first_seen_at)
-    statements["momentum chart rows (a year of matches)"] = select(Item.id, ItemTopic.topic_id, Item.sort_at).join(
-        ItemTopic, ItemTopic.item_id == Item.id).where(Item.duplicate_of_id.is_(None),
-                                                       Item.sort_at >= EPOCH - timedelta(weeks=52))
+    per_topic, per_item = store.momentum_day_statements(engine.dialect.name, EPOCH - timedelta(weeks=52))
+    statements["momentum chart: matches per topic and day (a year)"] = per_topic
+    statements["momentum chart: matching items per day (a year)"] = per_item
     statements["feed.xml fingerprint (304 path)"] = store._filtered(
         select(func.count(Item.id), func.max(Item.updated_at)), store.ItemFilter(topic="car-t-ms"))
     plans: dict[str, list[str]] = {}

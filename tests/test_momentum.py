@@ -101,3 +101,47 @@ def test_endpoint_and_page_show_the_same_numbers(tmp_path: Path, feed_server: Fe
     assert 'role="img"' in page and "3 items in 52 weeks" in page
     week = week_start(dates[2]).isoformat()
     assert f"<td>{week}</td><td>{expected[week]}</td>" in page
+
+
+def test_counting_by_day_in_the_database_gives_the_weekly_counts_of_the_rows(
+    tmp_path: Path, feed_server: FeedServer, any_db_url: str
+) -> None:
+    # Week boundaries in UTC (a Monday at midnight, a Sunday's last second, a +02:00 date that is Sunday in UTC),
+    # items in several topics, a duplicate story (left out) and an item older than the window.
+    from aggregator import store
+    from aggregator.db import get_database
+    from aggregator.momentum import weekly_counts_from_days
+
+    car_t_ms, ms_only = "KYV-101 CAR T-cell therapy in multiple sclerosis", "Ocrelizumab in multiple sclerosis"
+    feed_server.add("/a.xml", rss(
+        rss_item(f"{car_t_ms}: Monday", "https://a.example/1", "CAR T in MS.", guid="1",
+                 date="Mon, 16 Nov 2026 00:00:00 +0000"),
+        rss_item(f"{car_t_ms}: Sunday", "https://a.example/2", "CAR T in MS.", guid="2",
+                 date="Sun, 15 Nov 2026 23:59:59 +0000"),
+        rss_item(f"{ms_only}: Sunday in UTC", "https://a.example/3", "Relapsing MS.", guid="3",
+                 date="Mon, 16 Nov 2026 01:30:00 +0200"),
+        rss_item(f"{car_t_ms}: weeks ago", "https://a.example/4", "CAR T in MS.", guid="4",
+                 date="Wed, 07 Oct 2026 12:00:00 +0000"),
+        rss_item(f"{car_t_ms}: long ago", "https://a.example/5", "CAR T in MS.", guid="5",
+                 date="Wed, 10 Sep 2025 12:00:00 +0000"),
+    ))
+    feed_server.add("/b.xml", rss(
+        rss_item(f"{car_t_ms}: weeks ago", "https://b.example/4", "CAR T in MS.", guid="b4",
+                 date="Wed, 07 Oct 2026 13:00:00 +0000"),
+    ))
+    app = make_app(any_db_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "a", "name": "A", "url": feed_server.url("/a.xml")},
+        {"id": "b", "name": "B", "url": feed_server.url("/b.xml")}]))
+    poller(app, Clock(NOW)).poll_many(["a", "b"])
+    topics = ["car-t-ms", "car-t-autoimmune", "ms-research"]
+    since = datetime.combine(NOW.date() - timedelta(weeks=WEEKS), datetime.min.time(), tzinfo=UTC)
+    with get_database(app).session_scope() as session:
+        by_rows = weekly_counts(store.momentum_rows(session, since), NOW, topics)
+        by_days = weekly_counts_from_days(store.momentum_day_counts(session, since), NOW, topics)
+    assert by_days == by_rows
+    weeks = {week.isoformat(): i for i, week in enumerate(by_days.weeks)}
+    assert by_days.series["car-t-ms"][weeks["2026-11-16"]] == 1 and by_days.series[ALL][weeks["2026-11-16"]] == 1
+    assert by_days.series["car-t-ms"][weeks["2026-11-09"]] == 1 and by_days.series[ALL][weeks["2026-11-09"]] == 2
+    assert by_days.series["ms-research"][weeks["2026-11-09"]] == 2
+    assert by_days.series[ALL][weeks["2026-10-05"]] == 1  # the duplicate from b is left out
+    assert by_days.total(ALL) == 4  # the item of 2025 is older than the window

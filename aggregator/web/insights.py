@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from .. import services, store
 from ..db import request_session
-from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts
+from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts_from_days
 from .derived import derived, rendered
 
 bp = Blueprint("insights", __name__)
@@ -34,7 +34,7 @@ def current_momentum(now: datetime | None = None) -> Momentum:
     topics = [topic.id for topic in services().classifier.topic_set.topics]
     since = datetime.combine(now.date() - timedelta(weeks=WEEKS), datetime.min.time(), tzinfo=UTC)
     return derived(("momentum", now.date(), tuple(topics)),
-                   lambda: weekly_counts(store.momentum_rows(request_session(), since), now, topics))
+                   lambda: weekly_counts_from_days(store.momentum_day_counts(request_session(), since), now, topics))
 
 
 def momentum_chart(topic: str | None) -> Chart:
