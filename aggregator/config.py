@@ -326,7 +326,7 @@ class Settings:
     poll_max_backoff: int = 24 * 3600
     poll_workers: int = 4
     poll_parse_processes: int = 0
-    topics_native: str = "auto"  # read by aggregator.topics.native at import; here to be validated and documented
+    topics_native: str = "auto"  # read and checked by aggregator.topics.native at import; here for the README table
     poll_lease_seconds: int = 600
     scheduler_tick_seconds: int = 30
     leader_lease_seconds: int = 90

@@ -42,14 +42,21 @@ class Momentum:
         }
 
 
+def _window(now: datetime, topics: Iterable[str], weeks: int) -> tuple[tuple[date, ...], dict[date, int],
+                                                                        dict[str, list[int]]]:
+    """The Mondays of the ``weeks`` weeks up to ``now``'s, each one's slot, and a zero count per slot for each topic
+    and for ALL."""
+    last = week_start(now)
+    starts = tuple(last - timedelta(weeks=weeks - 1 - i) for i in range(weeks))
+    series: dict[str, list[int]] = {topic: [0] * weeks for topic in topics}
+    series[ALL] = [0] * weeks
+    return starts, {start: i for i, start in enumerate(starts)}, series
+
+
 def weekly_counts(rows: Iterable[tuple[int, str, datetime]], now: datetime, topics: Iterable[str],
                   weeks: int = WEEKS) -> Momentum:
     """``rows`` are (item id, topic id, sort_at); counts per topic and for all topics (distinct items)."""
-    last = week_start(now)
-    starts = tuple(last - timedelta(weeks=weeks - 1 - i) for i in range(weeks))
-    index = {start: i for i, start in enumerate(starts)}
-    series: dict[str, list[int]] = {topic: [0] * weeks for topic in topics}
-    series[ALL] = [0] * weeks
+    starts, index, series = _window(now, topics, weeks)
     seen: set[int] = set()
     for item_id, topic, moment in rows:
         slot = index.get(week_start(moment))
@@ -68,11 +75,7 @@ def weekly_counts_from_days(day_counts: Iterable[tuple[str | None, date, int]], 
     """The same as ``weekly_counts``, from counts per UTC day: ``(topic id, day, items)``, and ``(None, day,
     items)`` with each item counted once for all topics (an item's matches share its day, so the sum of a week's
     days is its distinct items)."""
-    last = week_start(now)
-    starts = tuple(last - timedelta(weeks=weeks - 1 - i) for i in range(weeks))
-    index = {start: i for i, start in enumerate(starts)}
-    series: dict[str, list[int]] = {topic: [0] * weeks for topic in topics}
-    series[ALL] = [0] * weeks
+    starts, index, series = _window(now, topics, weeks)
     for topic, day, count in day_counts:
         slot = index.get(week_start(day))
         if slot is None:

@@ -190,13 +190,9 @@ def momentum_day_statements(dialect: str, since: datetime) -> tuple[Select[Any],
         .where(Item.duplicate_of_id.is_(None), Item.sort_at >= since)
         .group_by(ItemTopic.topic_id, day)
     )
-    # each matching item once: a semi-join
-    per_item = (
-        select(day.label("day"), func.count().label("n"))
-        .where(Item.duplicate_of_id.is_(None), Item.sort_at >= since,
-               select(ItemTopic.item_id).where(ItemTopic.item_id == Item.id).exists())
-        .group_by(day)
-    )
+    # each matching item once: the page's "any topic" filter (a semi-join)
+    per_item = _filtered(select(day.label("day"), func.count().label("n")), ItemFilter()).where(
+        Item.sort_at >= since).group_by(day)
     return per_topic, per_item
 
 

@@ -191,9 +191,9 @@ class Prefilter:
         self._matchers: list[tuple[Any, bool, list[int]] | None] = [
             (group.rx.match, group.cased, group.entries) if group.word_start else None for group in groups
         ]
-        # for ASCII text matched as it is, with its case: every group's regex on that one text
-        self._matchers_any_case: list[tuple[Any, list[int]] | None] = [
-            (group.rx_any_case.match, group.entries) if group.word_start else None for group in groups
+        # the same for ASCII text matched as it is, case-insensitive groups ignoring case
+        self._matchers_any_case: list[tuple[Any, bool, list[int]] | None] = [
+            (group.rx_any_case.match, group.cased, group.entries) if group.word_start else None for group in groups
         ]
 
     @staticmethod
@@ -244,33 +244,19 @@ class Prefilter:
         candidates.sort()
         hits: list[tuple[int, int, int]] = []
         last_end: dict[int, int] = {}
-        if any_case:
-            matchers_any_case = self._matchers_any_case
-            for start, gid in candidates:
-                if last_end.get(gid, -1) > start:
-                    continue  # inside this group's previous hit: as finditer, no overlapping hits per group
-                any_case_matcher = matchers_any_case[gid]
-                if any_case_matcher is None:
-                    continue  # unanchored: searched below
-                match, entries = any_case_matcher
-                m = match(cased_text, start)
-                if m is not None:
-                    end = last_end[gid] = m.end()
-                    hits.append((start, end, entries[m.lastindex - 1]))
-        else:
-            folded = text.folded
-            matchers = self._matchers
-            for start, gid in candidates:
-                if last_end.get(gid, -1) > start:
-                    continue
-                matcher = matchers[gid]
-                if matcher is None:
-                    continue
-                match, cased, entries = matcher
-                m = match(cased_text if cased else folded, start)
-                if m is not None:
-                    end = last_end[gid] = m.end()
-                    hits.append((start, end, entries[m.lastindex - 1]))
+        # ASCII: every group's regex runs on the cased text itself, case-insensitive ones ignoring case
+        matchers, folded = (self._matchers_any_case, cased_text) if any_case else (self._matchers, text.folded)
+        for start, gid in candidates:
+            if last_end.get(gid, -1) > start:
+                continue  # inside this group's previous hit: as finditer, no overlapping hits per group
+            matcher = matchers[gid]
+            if matcher is None:
+                continue  # unanchored: searched below
+            match, cased, entries = matcher
+            m = match(cased_text if cased else folded, start)
+            if m is not None:
+                end = last_end[gid] = m.end()
+                hits.append((start, end, entries[m.lastindex - 1]))
         if self._unanchored:
             for gid in self._unanchored.intersection(gid for _, gid in candidates):
                 group = self.groups[gid]

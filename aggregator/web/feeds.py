@@ -1,8 +1,7 @@
 """Blueprint "feeds": /feed.xml (RSS 2.0) and /feed.atom with the page's filters, answered with 304 when unchanged.
 
 The ETag is derived from the store's change marker (two index lookups) and feeds.yaml, so a revalidation costs no
-rendering; the
-rendered document is cached under its ETag, so a new reader of an unchanged feed costs no rendering either.
+rendering; the rendered document is cached under its ETag, so a new reader of an unchanged feed costs none either.
 """
 
 from __future__ import annotations
