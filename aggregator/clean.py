@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import nh3
 
 from .domain import CleanItem, ParsedItem, SourceSpec
+from .parse.dates import implausible
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "cite", "code", "dd", "dl", "dt", "em", "i", "li", "ol", "p", "pre",
@@ -48,11 +49,11 @@ _URL_SAFE_CHARS = "/:?#[]@!$&()*+,;=%~-._"
 _WORDPRESS_FOOTER_WORDS = " appeared first on "
 _WORDPRESS_FOOTER = re.compile(r"\s*(<p>)?\s*The post .{1,600}? appeared first on .{1,300}?\.\s*(</p>)?\s*$",
                                re.DOTALL)
+# The key of ``CleanItem.extra`` that records a source's date we did not use: {"reason", "source_date"}.
+DATE_PROBLEM = "date_problem"
 _MAX_TITLE = 500
 _MAX_SUMMARY_HTML = 20_000
 _MAX_TEXT = 50_000
-# Published dates further in the future than this are treated as wrong and replaced by the time we saw the item.
-FUTURE_TOLERANCE = timedelta(days=1)
 
 
 def sanitize_html(fragment: str) -> str:
@@ -206,8 +207,13 @@ def clean_item(item: ParsedItem, spec: SourceSpec, now: datetime) -> CleanItem:
     if not title:
         title = truncate(summary_text, 120) or (link or "Untitled item")
     published = item.published_at
-    if published is not None and published > now + FUTURE_TOLERANCE:
-        published = None  # a date in the future is a publisher's mistake; first-seen time stands in
+    extra = dict(item.extra)
+    # A date we cannot read or do not believe (before 1990, more than a day ahead: a typo, a wrong zone, a
+    # scheduled post) is dropped, so the first-seen time stands in; what the source wrote is kept, and why.
+    problem = implausible(published, now) or ("unreadable" if published is None and item.date_text else None)
+    if problem:
+        published = None
+        extra[DATE_PROBLEM] = {"reason": problem, "source_date": truncate(html_to_text(item.date_text or ""), 120)}
     return CleanItem(
         key=identity_key(guid, normalized, hash_),
         title=title,
@@ -225,5 +231,5 @@ def clean_item(item: ParsedItem, spec: SourceSpec, now: datetime) -> CleanItem:
         doi=item.doi,
         pmid=item.pmid,
         nct_id=item.nct_id,
-        extra=dict(item.extra),
+        extra=extra,
     )

@@ -6,8 +6,9 @@ Stages exchange these, never ORM objects. Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed")
 
@@ -41,6 +42,15 @@ class SourceSpec:
 
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)
+
+    def zone(self) -> tzinfo:
+        """The zone of the dates this source writes without one: ``options.timezone`` (validated), else UTC."""
+        name = self.option("timezone")
+        return ZoneInfo(name) if name else UTC
+
+    def dayfirst(self) -> bool:
+        """``options.dayfirst``: the source writes 03/11/2026 for 3 November."""
+        return bool(self.option("dayfirst", False))
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class ParsedItem:
     categories: tuple[str, ...] = ()
     published_at: datetime | None = None  # aware UTC
     updated_at: datetime | None = None
+    date_text: str | None = None  # the date as the source wrote it (recorded when it is not believed)
     evidence_type: str | None = None  # overrides the source's when the item knows better
     doi: str | None = None
     pmid: str | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .classify import Classifier, TopicRows
-from .clean import clean_item
+from .clean import DATE_PROBLEM, clean_item
 from .domain import CleanItem, Fetched, SourceSpec
 from .errors import ParseError
 from .parse import parse
@@ -55,9 +55,17 @@ def prepare(classifier: Classifier, spec: SourceSpec, fetched: Fetched, now: dat
     """Parse, clean and classify; raises ParseError when the bytes are not a document we can read."""
     parsed = parse(spec, fetched)
     cleaned = [clean_item(item, spec, now) for item in parsed]
+    _log_date_problems(spec, cleaned)
     boilerplate = classifier.boilerplate([item.summary_text for item in cleaned]) or known_boilerplate
     topic_rows = [classifier.topic_rows(item, boilerplate) for item in cleaned]
     return Prepared(cleaned, boilerplate, topic_rows)
+
+
+def _log_date_problems(spec: SourceSpec, items: list[CleanItem]) -> None:
+    problems = [item.extra[DATE_PROBLEM] for item in items if DATE_PROBLEM in item.extra]
+    if problems:
+        log.warning("source %s: %d item(s) dated by first-seen time instead of the source's date (e.g. %r: %s)",
+                    spec.id, len(problems), problems[0]["source_date"], problems[0]["reason"])
 
 
 _worker_classifier: Classifier | None = None

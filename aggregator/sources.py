@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -95,6 +96,20 @@ def _check_url(url: Any) -> str | None:
     return None
 
 
+def _check_timezone(name: Any) -> str | None:
+    """``options.timezone``: the IANA zone of dates the source writes without a zone (see parse/dates.py)."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        return f"`options.timezone` must be an IANA time zone name such as Europe/Berlin (got {name!r})"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return (f"`options.timezone` {name!r} is not a known IANA time zone "
+                "(for example Europe/Berlin, America/New_York)")
+    return None
+
+
 def _source_from(entry: Any, index: int, problems: list[str]) -> SourceSpec | None:
     if not isinstance(entry, dict):
         problems.append(f"sources[{index}]: each source must be a mapping with id, name and url")
@@ -137,6 +152,11 @@ def _source_from(entry: Any, index: int, problems: list[str]) -> SourceSpec | No
     if not isinstance(options, dict):
         problem("`options` must be a mapping")
         options = {}
+    zone_problem = _check_timezone(options.get("timezone"))
+    if zone_problem:
+        problem(zone_problem)
+    if not isinstance(options.get("dayfirst", False), bool):
+        problem(f"`options.dayfirst` must be true or false (got {options['dayfirst']!r})")
     unknown = set(entry) - _SOURCE_KEYS - {"__line__"}
     if unknown:
         problem(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_SOURCE_KEYS))}")

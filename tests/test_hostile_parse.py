@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.clean import clean_item
+from aggregator.clean import DATE_PROBLEM, clean_item
 from aggregator.domain import CleanItem, SourceSpec
 from aggregator.errors import ParseError
 from aggregator.parse.feed import parse_feed
@@ -84,6 +84,9 @@ def test_hostile_document(path: Path) -> None:
     if "published" in expect:
         got = [item.published_at.isoformat() if item.published_at else None for item in items]
         assert got == expect["published"]
+    if "date_problems" in expect:  # the reason recorded for each date not used (clean.DATE_PROBLEM), or null
+        got_problems = [(item.extra.get(DATE_PROBLEM) or {}).get("reason") for item in items]
+        assert got_problems == expect["date_problems"]
     if "links" in expect:
         assert [item.link for item in items] == expect["links"]
     for item in items:

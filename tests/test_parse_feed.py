@@ -71,8 +71,10 @@ GOLDEN = {
         "https://www.fcutrecht.net/nieuws/",
         datetime(2021, 9, 6, 10, 17, tzinfo=UTC),
     ),
+    # pubDate "2020/1/10 14:33:00", no zone, none configured: read as UTC (issue #12: it came out as the 1st of
+    # the month the test ran in); test_a_zone_less_feed_date_is_read_in_the_sources_zone covers the zone.
     "encoding_gb2312_declared.xml": Expect(
-        20, "建国35周年纪念，华表，和平鸽", "http://www.kc0011.net/", datetime(2020, 11, 1, tzinfo=UTC)
+        20, "建国35周年纪念，华表，和平鸽", "http://www.kc0011.net/", datetime(2020, 1, 10, 14, 33, tzinfo=UTC)
     ),
     "encoding_iso-8859-1_declared_crlf.xml": Expect(
         40,
@@ -80,8 +82,10 @@ GOLDEN = {
         "http://feeds.jn.pt/",
         datetime(2018, 1, 3, 13, 47, tzinfo=UTC),
     ),
+    # pubDate "Seg, 24 Set 2018 19:42:40 -0300": RFC 822 with Portuguese day and month names.
     "encoding_latin1_bytes_no_xml_decl.xml": Expect(
-        15, "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin", "https://noticias.uol.com.br/", None
+        15, "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin", "https://noticias.uol.com.br/",
+        datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC),
     ),
     "leading_whitespace_no_xml_decl_no_guids.xml": Expect(
         30, "Best smart lock", "https://www.techhive.com/article/3212828/", datetime(2017, 11, 28, 23, 40, tzinfo=UTC)

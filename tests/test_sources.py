@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -31,6 +33,13 @@ def test_a_source_gets_defaults() -> None:
     catalog = load_catalog_text("sources:\n  - id: a\n    name: A\n    url: https://a.example/feed\n" + TOPICS)
     spec = catalog.sources[0]
     assert (spec.kind, spec.interval, spec.enabled, spec.evidence_type, spec.line) == ("feed", None, True, "news", 2)
+    assert (spec.zone(), spec.dayfirst()) == (UTC, False)
+
+
+def test_a_source_names_the_zone_of_its_dates() -> None:
+    catalog = load_catalog_text("sources:\n  - id: a\n    name: A\n    url: https://a.example/feed\n"
+                                "    options: {timezone: Asia/Shanghai, dayfirst: true}\n" + TOPICS)
+    assert (catalog.sources[0].zone(), catalog.sources[0].dayfirst()) == (ZoneInfo("Asia/Shanghai"), True)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +55,14 @@ def test_a_source_gets_defaults() -> None:
         ("  - id: a\n    name: A\n    url: https://a.example/\n    enabled: maybe", "`enabled` must be true or false"),
         ("  - id: a\n    name: A\n    url: https://a.example/\n    colour: red", "unknown key(s) colour"),
         ("  - id: a\n    name: A\n    url: https://a.example/\n    evidence_type: rumour", "`evidence_type` must be"),
+        ("  - id: a\n    name: A\n    url: https://a.example/\n    options: {timezone: Mars/Olympus}",
+         "`options.timezone` 'Mars/Olympus' is not a known IANA time zone"),
+        ("  - id: a\n    name: A\n    url: https://a.example/\n    options: {timezone: ../../etc/passwd}",
+         "is not a known IANA time zone"),
+        ("  - id: a\n    name: A\n    url: https://a.example/\n    options: {timezone: 5}",
+         "`options.timezone` must be an IANA time zone name"),
+        ("  - id: a\n    name: A\n    url: https://a.example/\n    options: {dayfirst: sometimes}",
+         "`options.dayfirst` must be true or false"),
     ],
 )
 def test_problems_name_the_line(entry: str, message: str) -> None:

@@ -15,7 +15,8 @@ from .feed import parse_feed
 Parser = Callable[[SourceSpec, Fetched], list[ParsedItem]]
 
 PARSERS: dict[str, Parser] = {
-    "feed": lambda spec, fetched: parse_feed(fetched.body, fetched.final_url, fetched.content_type),
+    "feed": lambda spec, fetched: parse_feed(fetched.body, fetched.final_url, fetched.content_type, spec.zone(),
+                                             spec.dayfirst()),
     "html": html.parse,
     "clinicaltrials": clinicaltrials.parse,
     "pubmed": pubmed.parse,

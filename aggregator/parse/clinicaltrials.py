@@ -10,14 +10,14 @@ and dates are partial ISO (``2016-07`` or ``2016-07-29``).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
 from ..trials import phase_label, status_label
-from . import json_text
+from . import dates, json_text
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +25,10 @@ STUDY_URL = "https://clinicaltrials.gov/study/{nct}"
 
 
 def parse_date(value: Any) -> datetime | None:
-    """``2016``, ``2016-07`` or ``2016-07-29`` → aware UTC midnight of the first day it can mean; else None."""
-    if not isinstance(value, str):
-        return None
-    parts = value.strip().split("-")
-    try:
-        numbers = [int(p) for p in parts[:3]]
-        while len(numbers) < 3:
-            numbers.append(1)
-        return datetime(numbers[0], numbers[1], numbers[2], tzinfo=UTC)
-    except ValueError:
-        return None
+    """``2016``, ``2016-07`` or ``2016-07-29`` → aware UTC midnight of the first day it can mean; else None.
+
+    The registry's dates carry no zone; they are read as UTC (see parse/dates.py)."""
+    return dates.parse_date(value) if isinstance(value, str) else None
 
 
 def _get(data: Any, *path: str) -> Any:

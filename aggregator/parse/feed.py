@@ -6,15 +6,17 @@ The bozo policy (feedparser never raises; it flags a document it had to repair):
 - a document with no feed version and no entries is not a feed: ``ParseError``; when it is an HTML page that
   advertises a feed (``<link rel="alternate" type="application/rss+xml">``), the error carries that link;
 - a bad entry is skipped with a warning; the source fails only when every entry failed.
+
+Dates are read from the raw strings the feed wrote (``published``, ``updated``, ``created``) by
+``parse/dates.py``, not taken from feedparser's ``*_parsed``: its fallback parsers complete a date they half
+understood from the day they run (issue #12).
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
 import re
-import time
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import urljoin
 
@@ -23,6 +25,7 @@ from bs4 import BeautifulSoup
 
 from ..domain import ParsedItem
 from ..errors import ParseError
+from .dates import parse_date
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +38,6 @@ _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+x
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
 _ROOT_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]{0,60})[\s>/]")
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body)", re.IGNORECASE)
-
-
-def _to_datetime(struct: time.struct_time | None) -> datetime | None:
-    if not struct:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
 
 
 def find_feed_link(html: bytes, base_url: str) -> str | None:
@@ -68,7 +62,15 @@ def _doi_of(entry: Any) -> str | None:
     return None
 
 
-def _entry_to_item(entry: Any) -> ParsedItem:
+def _raw(entry: Any, key: str) -> str | None:
+    # dict.get, not entry.get: FeedParserDict maps a missing "updated" to "published" with a warning.
+    value = dict.get(entry, key)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _entry_to_item(entry: Any, zone: tzinfo, dayfirst: bool) -> ParsedItem:
     content = ""
     if entry.get("content"):
         content = entry["content"][0].get("value", "") or ""
@@ -78,9 +80,10 @@ def _entry_to_item(entry: Any) -> ParsedItem:
     categories = tuple(
         tag.get("term", "").strip() for tag in entry.get("tags", []) if tag.get("term", "").strip()
     )
-    # dict.get, not entry.get: FeedParserDict maps a missing updated_parsed to published_parsed with a warning.
-    updated = _to_datetime(dict.get(entry, "updated_parsed"))
-    published = _to_datetime(dict.get(entry, "published_parsed")) or updated
+    published_text = _raw(entry, "published") or _raw(entry, "created")
+    updated_text = _raw(entry, "updated")
+    updated = parse_date(updated_text, zone, dayfirst)
+    published = parse_date(published_text, zone, dayfirst) or updated
     return ParsedItem(
         title=(entry.get("title") or "").strip(),
         link=(entry.get("link") or "").strip() or None,
@@ -91,11 +94,15 @@ def _entry_to_item(entry: Any) -> ParsedItem:
         categories=categories,
         published_at=published,
         updated_at=updated,
+        date_text=published_text or updated_text,
         doi=_doi_of(entry),
     )
 
 
-def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem]:
+def parse_feed(data: bytes, url: str, content_type: str = "", zone: tzinfo = UTC,
+               dayfirst: bool = False) -> list[ParsedItem]:
+    """The feed's entries; ``zone`` and ``dayfirst`` say how to read dates written without a zone or ambiguously
+    (the source's ``options.timezone`` and ``options.dayfirst``)."""
     if not data.strip():
         raise ParseError("the source sent an empty body instead of a feed")
     headers = {"content-location": url}
@@ -122,7 +129,7 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> list[ParsedItem
     failures = empty = 0
     for index, entry in enumerate(result.entries):
         try:
-            item = _entry_to_item(entry)
+            item = _entry_to_item(entry, zone, dayfirst)
         except Exception as exc:  # one stranger's malformed entry must not cost us the others
             failures += 1
             log.warning("feed %s: skipped entry %d: %s", url, index, exc)

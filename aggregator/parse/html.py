@@ -14,33 +14,21 @@ parse error shown on /sources, not a quiet empty source.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
 from bs4.exceptions import ParserRejectedMarkup
-from dateutil import parser as dateparser
 from soupsieve import SelectorSyntaxError
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
+from .dates import parse_date
 
 log = logging.getLogger(__name__)
 
 SELECTOR_OPTIONS = ("item", "title", "link", "date", "summary")
 MAX_ITEMS = 200
-
-
-def parse_date(text: str | None) -> datetime | None:
-    if not text or not text.strip():
-        return None
-    try:
-        value = dateparser.parse(text.strip(), fuzzy=False)
-    except (ValueError, OverflowError, TypeError):
-        return None
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _select_one(item: Tag, selector: str | None) -> Tag | None:
@@ -64,7 +52,8 @@ def _link_of(item: Tag, selector: str | None) -> str | None:
     return href.strip() if isinstance(href, str) and href.strip() else None
 
 
-def parse_page(data: bytes, base_url: str, options: dict[str, str], content_type: str = "") -> list[ParsedItem]:
+def parse_page(data: bytes, base_url: str, options: dict[str, str], content_type: str = "", zone: tzinfo = UTC,
+               dayfirst: bool = False) -> list[ParsedItem]:
     item_selector = options.get("item")
     if not item_selector:
         raise ParseError("an html source needs `options: {item: <CSS selector>}` in feeds.yaml")
@@ -102,7 +91,8 @@ def parse_page(data: bytes, base_url: str, options: dict[str, str], content_type
                 link=link,
                 guid=None,  # the normalised link is the identity
                 summary=summary_el.decode_contents() if summary_el is not None else "",
-                published_at=parse_date(raw_date),
+                published_at=parse_date(raw_date, zone, dayfirst),
+                date_text=raw_date or None,
             ))
     except SelectorSyntaxError as exc:
         raise ParseError(f"a CSS selector in the options of this source is invalid: {exc}") from None
@@ -114,4 +104,5 @@ def parse_page(data: bytes, base_url: str, options: dict[str, str], content_type
 
 def parse(spec: SourceSpec, fetched: Fetched) -> list[ParsedItem]:
     options = {key: str(value) for key, value in spec.options if key in SELECTOR_OPTIONS and value}
-    return parse_page(fetched.body, fetched.final_url or spec.url, options, fetched.content_type)
+    return parse_page(fetched.body, fetched.final_url or spec.url, options, fetched.content_type, spec.zone(),
+                      spec.dayfirst())

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import services, store
+from ..clean import DATE_PROBLEM
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
@@ -44,6 +45,13 @@ class ItemView:
         return self.item.sort_at
 
 
+_DATE_PROBLEM_WORDS = {
+    "unreadable": "could not be read",
+    "before 1990": "is before 1990",
+    "more than a day in the future": "lies more than a day in the future",
+}
+
+
 def _explain(item: Item, names: dict[str, str]) -> list[str]:
     lines = []
     for match in sorted(item.topics, key=lambda t: t.topic_id):
@@ -52,6 +60,11 @@ def _explain(item: Item, names: dict[str, str]) -> list[str]:
             parts.append(f"“{hit.get('text') or hit.get('term')}” in the {hit.get('field', 'text')}")
         terms = "; ".join(dict.fromkeys(parts)) or "its rules"
         lines.append(f"{names.get(match.topic_id, match.topic_id)}: {terms}.")
+    problem = (item.extra or {}).get(DATE_PROBLEM)
+    if isinstance(problem, dict):  # what the source wrote for a date we did not use (clean.clean_item)
+        said = problem.get("source_date") or "(empty)"
+        why = _DATE_PROBLEM_WORDS.get(str(problem.get("reason")), "was not believed")
+        lines.append(f"Dated by when we first saw it: the date the source gave, “{said}”, {why}.")
     return lines
 
 
