@@ -309,6 +309,30 @@ def test_cli_default_week_is_the_last_complete_one(mail_app: Flask, smtp_server:
     assert len(smtp_server.messages) == 1
 
 
+def test_the_monday_after_the_53rd_week_sends_2026_w53_with_its_items_only(mail_app: Flask,
+                                                                          smtp_server: SMTPServer) -> None:
+    # 2026 has 53 ISO weeks: 2026-W53 runs from Monday 28 December 2026 to Sunday 3 January 2027.
+    database = db(mail_app)
+    add_item(database, "CAR T item of Sunday 27 December (2026-W52)", ["car-t-ms"],
+             first_seen=datetime(2026, 12, 27, 23, 59, 59, tzinfo=UTC))
+    add_item(database, "CAR T item of Monday 28 December (2026-W53)", ["car-t-ms"],
+             first_seen=datetime(2026, 12, 28, 0, 0, tzinfo=UTC))
+    add_item(database, "CAR T item of Sunday 3 January (2026-W53)", ["car-t-ms"],
+             first_seen=datetime(2027, 1, 3, 23, 30, tzinfo=UTC))
+    add_item(database, "CAR T item of Monday 4 January (2027-W01)", ["car-t-ms"],
+             first_seen=datetime(2027, 1, 4, 0, 1, tzinfo=UTC))
+    [reader] = add_subscribers(database, 1)
+    mail_app.extensions["aggregator.clock"].now = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # DIGEST_DAY/TIME
+    result = mail_app.test_cli_runner().invoke(args=["digest", "send"])
+    assert result.exit_code == 0, result.output
+    assert "2026-W53" in result.output
+    [message] = smtp_server.messages
+    text, _ = parts(message.message())
+    assert "Monday 28 December" in text and "Sunday 3 January" in text
+    assert "Sunday 27 December" not in text and "Monday 4 January" not in text
+    assert message.rcpt_tos == (reader,)
+
+
 def test_cli_preview_writes_an_eml_that_parses(mail_app: Flask, tmp_path: Path) -> None:
     add_item(db(mail_app), "CAR T <preview> item", ["car-t-ms"])
     target = tmp_path / "preview.eml"

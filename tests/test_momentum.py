@@ -8,6 +8,9 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+import time_machine
+
 from aggregator.momentum import ALL, WEEKS, render_chart, week_start, weekly_counts
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
@@ -65,8 +68,25 @@ def test_empty_chart_says_so() -> None:
     assert chart.description == "No matching items in the past 52 weeks." and 'class="bar"' not in chart.svg
 
 
-def test_endpoint_and_page_show_the_same_numbers(tmp_path: Path, feed_server: FeedServer, any_db_url: str) -> None:
-    now = datetime.now(UTC)
+# The page reads the clock itself: the end-to-end test runs at chosen moments (time-machine), among them a Monday
+# just after midnight (the items of the last two hours straddle two weeks) and the turn of 2026, which has 53 weeks.
+PAGE_NOWS = [
+    datetime(2026, 11, 18, 15, tzinfo=UTC),
+    datetime(2026, 11, 16, 0, 30, tzinfo=UTC),
+    datetime(2027, 1, 1, 1, 0, tzinfo=UTC),
+    datetime(2028, 2, 29, 12, 0, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("now", PAGE_NOWS, ids=[n.strftime("%Y-%m-%dT%H:%M") for n in PAGE_NOWS])
+def test_endpoint_and_page_show_the_same_numbers(tmp_path: Path, feed_server: FeedServer, any_db_url: str,
+                                                 now: datetime) -> None:
+    with time_machine.travel(now, tick=True):
+        _endpoint_and_page_show_the_same_numbers(tmp_path, feed_server, any_db_url, datetime.now(UTC))
+
+
+def _endpoint_and_page_show_the_same_numbers(tmp_path: Path, feed_server: FeedServer, any_db_url: str,
+                                             now: datetime) -> None:
 
     def stamp(moment: datetime) -> str:
         return email.utils.format_datetime(moment)

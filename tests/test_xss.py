@@ -239,12 +239,13 @@ def _digest_email(app: Flask) -> Any:
     from aggregator.db import get_database as database_of
 
     services = app.extensions["aggregator"]
-    now = datetime.now(UTC)
-    week = digest.week_of(now)
-    start, end = week.bounds()
     with database_of(app).session_scope() as session:
+        # The week the fixture's poll stored the items in (not today's: the fixture may have run last week).
+        seen = session.scalar(select(func.max(Item.first_seen_at)))
+        assert seen is not None
+        start, end = digest.week_of(seen).bounds()
         items = store_mail.items_first_seen_between(session, start, end)
-    built = digest.build(week, items, [TOPIC], services.topic_names)
+    built = digest.build(digest.week_of(seen), items, [TOPIC], services.topic_names)
     links = digest.Links(site="http://aggregator.test/", rss="http://aggregator.test/feed.xml",
                          week_page="http://aggregator.test/digest", subscribe="http://aggregator.test/subscribe")
     return digest.render(built, links)
