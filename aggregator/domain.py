@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed")
+SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed", "ctis")
 
 # What kind of evidence a source publishes; shown as a badge so readers can tell a trial record from a news story.
 EVIDENCE_TYPES: dict[str, str] = {

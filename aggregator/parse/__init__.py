@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
-from . import clinicaltrials, html, pubmed
+from . import clinicaltrials, ctis, html, pubmed
 from .feed import parse_feed
 
 Parser = Callable[[SourceSpec, Fetched], list[ParsedItem]]
@@ -18,6 +18,7 @@ PARSERS: dict[str, Parser] = {
     "feed": lambda spec, fetched: parse_feed(fetched.body, fetched.final_url, fetched.content_type),
     "html": html.parse,
     "clinicaltrials": clinicaltrials.parse,
+    "ctis": ctis.parse,
     "pubmed": pubmed.parse,
 }
 

@@ -43,6 +43,14 @@ class ItemView:
     def sort_at(self) -> Any:
         return self.item.sort_at
 
+    @property
+    def updates(self) -> list[tuple[Any, list[str]]]:
+        """The events by the poll that recorded them, newest poll first, each poll's sentences as written."""
+        polls: dict[Any, list[str]] = {}
+        for event in self.events:
+            polls.setdefault(event.occurred_at, []).insert(0, event.summary)  # events come newest (last) first
+        return list(polls.items())
+
 
 def _explain(item: Item, names: dict[str, str]) -> list[str]:
     lines = []
