@@ -234,8 +234,8 @@ _LIMITS: tuple[tuple[str, bool | None, re.Pattern[str]], ...] = tuple(
                       rf"than|at\s+most|maximum(?:\s+of)?|up\s+to(?:\s+and\s+including)?|not\s+exceeding|not\s+to\s+"
                       rf"exceed)\s*(?:of\s+|a\s+score\s+of\s+)?{_N}"),
         ("max", False, rf"(?:<|less\s+than|lower\s+than|below|under)\s*{_N}"),
-        ("min", True, rf"(?:≥|>=|=>|⩾|greater\s+than\s+or\s+equal\s+to|higher\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+"
-                      rf"(?:greater|higher)\s+than|at\s+least|minimum(?:\s+of)?|no\s+less\s+than|not\s+less\s+than)"
+        ("min", True, rf"(?:≥|>=|=>|⩾|greater\s+than\s+or\s+equal\s+to|higher\s+than\s+or\s+equal\s+to|"
+                      rf"equal\s+to\s+or\s+(?:greater|higher)\s+than|at\s+least|minimum(?:\s+of)?|no\s+less\s+than|not\s+less\s+than)"
                       rf"\s*(?:of\s+)?{_N}"),
         ("min", False, rf"(?:>|greater\s+than|more\s+than|higher\s+than|above|over)\s*{_N}"),
         ("max", True, rf"{_N}\s*(?:points?\s+)?or\s+(?:less|lower|below|under)"),
@@ -286,13 +286,13 @@ def _limits_in(sentence: str, excluded: bool) -> list[EdssLimit]:
             break
         if bound == "range" and excluded:
             break  # an excluded range ("EDSS 0-1.5") is not one limit; the reader has the sentence
+        numbers = [v for v in values if v is not None]
         if bound == "range":
-            low, high = sorted(v for v in values if v is not None)
+            low, high = sorted(numbers)
             pairs = [("min", low, True), ("max", high, True)]
         else:
-            pairs = [(bound, values[0], bool(inclusive))]
+            pairs = [(bound, numbers[0], bool(inclusive))]
         for pair_bound, value, pair_inclusive in pairs:
-            assert value is not None
             if excluded:  # "EDSS > 7.0" among the exclusion criteria: the trial takes up to 7.0
                 pair_bound, pair_inclusive = ("max" if pair_bound == "min" else "min"), not pair_inclusive
             found.append(EdssLimit(pair_bound, value, pair_inclusive, sentence))

@@ -166,13 +166,12 @@ def trial_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
         return []
     old, new = TrialSnapshot.from_extra(before), TrialSnapshot.from_extra(after)
     changes: list[TrialChange] = []
-    for fact, label in (("status", status_label), ("phase", lambda v: phase_label(v or []))):
-        key = "status" if fact == "status" else "phase"
-        was, now = before.get(key), after.get(key)
+    for fact, name in (("status", "Status"), ("phase", "Phase")):
+        was, now = before.get(fact), after.get(fact)
         if was in (None, "", []) or now in (None, "", []) or _comparable(was) == _comparable(now):
             continue
-        name = "Status" if fact == "status" else "Phase"
-        changes.append(TrialChange(fact, was, now, f"{name} changed from {label(was)} to {label(now)}"))
+        words = (status_label(was), status_label(now)) if fact == "status" else (phase_label(was), phase_label(now))
+        changes.append(TrialChange(fact, was, now, f"{name} changed from {words[0]} to {words[1]}"))
     if old.has("sites") and new.has("sites") and old.sites is not None and new.sites is not None:
         changes += site_changes(old, new)
     if old.has("enrollment") and new.has("enrollment") and old.enrollment is not None and new.enrollment is not None:
@@ -197,9 +196,8 @@ def trial_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
             if details is not None and details != (contact.phone, contact.email):
                 changes.append(TrialChange("contact", list(details), [contact.phone, contact.email],
                                            f"Contact details of {contact.name} changed"))
-    for fact, label, getter in (("primary_completion", "Primary completion", _primary_completion),
-                                ("start", "Start date", _start)):
-        was_date, now_date = getter(old), getter(new)
+    for fact, label in (("primary_completion", "Primary completion"), ("start", "Start date")):
+        was_date, now_date = _dated_pair(old, fact), _dated_pair(new, fact)
         if old.has(fact) and new.has(fact) and was_date and now_date and was_date != now_date:
             changes.append(TrialChange(fact, was_date[0], now_date[0],
                                        f"{label} {was_date[0]} → {now_date[0]}"
@@ -207,12 +205,7 @@ def trial_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
     return changes
 
 
-def _primary_completion(snapshot: TrialSnapshot) -> tuple[str, bool] | None:
-    dated = snapshot.primary_completion
-    return (dated.date, dated.actual) if dated else None
-
-
-def _start(snapshot: TrialSnapshot) -> tuple[str, bool] | None:
-    dated = snapshot.start
+def _dated_pair(snapshot: TrialSnapshot, fact: str) -> tuple[str, bool] | None:
+    dated = snapshot.primary_completion if fact == "primary_completion" else snapshot.start
     return (dated.date, dated.actual) if dated else None
 

@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .countries import country_key, same_country
-from .trial_record import GROUP_LABELS, STATUS_GROUPS, TARGETS, Site, TrialSnapshot, merge_twin_sites, \
-    product_key, status_group
+from .trial_record import (
+    GROUP_LABELS,
+    STATUS_GROUPS,
+    TARGETS,
+    Site,
+    TrialSnapshot,
+    merge_twin_sites,
+    product_key,
+    status_group,
+)
 
 FORMS = {"rrms": "Relapsing-remitting (RRMS)", "spms": "Secondary progressive (SPMS)",
          "ppms": "Primary progressive (PPMS)", "progressive": "Any progressive form"}

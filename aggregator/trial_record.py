@@ -24,6 +24,17 @@ REGISTRY_NAMES = {"ctgov": "ClinicalTrials.gov", "ctis": "EU Clinical Trials (CT
 # old EU register have three parts and are not CTIS records.
 EU_CT_NUMBER = re.compile(r"\b(20\d\d-\d{6}-\d{2}-\d{2})\b")
 
+_TRIAL_KEY = re.compile(r"^(?:NCT\d{8}|20\d\d-\d{6}-\d{2}-\d{2})$")
+
+
+def trial_key(text: str | None) -> str | None:
+    """A trial's name as readers write it → ours: ``" nct06384976 "`` → ``"NCT06384976"``, an EU CT number as it
+    is; anything else → None."""
+    value = (text or "").strip()
+    value = value.upper() if value[:3].upper() == "NCT" else value
+    return value if _TRIAL_KEY.match(value) else None
+
+
 # Registry status codes (ClinicalTrials.gov's; CTIS labels are mapped onto them) → the groups a reader filters on.
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {
     "recruiting": ("RECRUITING",),
@@ -295,9 +306,10 @@ class TrialSnapshot:
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any], nct_id: str | None = None, title: str = "") -> TrialSnapshot:
         """Read a stored snapshot back; an item stored before a fact was kept gives None for it."""
-        registry = extra.get("registry") if isinstance(extra.get("registry"), str) else "ctgov"
-        registry_id = extra.get("registry_id") if isinstance(extra.get("registry_id"), str) else (nct_id or "")
-        enrollment = extra.get("enrollment") if isinstance(extra.get("enrollment"), Mapping) else {}
+        registry = str(extra["registry"]) if isinstance(extra.get("registry"), str) else "ctgov"
+        registry_id = str(extra["registry_id"]) if isinstance(extra.get("registry_id"), str) else (nct_id or "")
+        raw_enrollment = extra.get("enrollment")
+        enrollment: Mapping[str, Any] = raw_enrollment if isinstance(raw_enrollment, Mapping) else {}
         count = enrollment.get("count")
         kind = enrollment.get("type")
         sites = extra.get("sites")

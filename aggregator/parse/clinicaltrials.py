@@ -4,8 +4,8 @@ Accepts the list answer (``{"studies": [...], "nextPageToken": ...}``), the comb
 from several pages (same shape), and the single-study answer (the study object itself, no wrapper).
 The NCT id is the guid, so a study is one item for ever; its facts (status, phase, sites with their own status,
 eligibility essentials, enrollment, contacts, dates: a ``trial_record.TrialSnapshot``) go to ``extra``, where the
-store compares them with the stored ones (``trial_diff.trial_changes``). Enums arrive in capitals (``NOT_YET_RECRUITING``)
-and dates are partial ISO (``2016-07`` or ``2016-07-29``).
+store compares them with the stored ones (``trial_diff.trial_changes``). Enums arrive in capitals
+(``NOT_YET_RECRUITING``) and dates are partial ISO (``2016-07`` or ``2016-07-29``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from html import escape
 from typing import Any
 
 from ..domain import Fetched, ParsedItem, SourceSpec
-from ..errors import ParseError
 from ..eligibility import edss_limits, ms_forms, parse_age, unescape_registry
+from ..errors import ParseError
 from ..trial_record import EU_CT_NUMBER, Contact, Dated, Eligibility, Site, TrialSnapshot, car_targets, products
 from ..trials import phase_label, status_label
 from . import json_text
@@ -77,8 +77,8 @@ def _sites(raw: Any) -> tuple[Site, ...]:
     for entry in raw if isinstance(raw, list) else []:
         if not isinstance(entry, dict):
             continue
-        geo = entry.get("geoPoint") if isinstance(entry.get("geoPoint"), dict) else {}
-        lat, lon = geo.get("lat"), geo.get("lon")
+        geo = entry.get("geoPoint")
+        lat, lon = (geo.get("lat"), geo.get("lon")) if isinstance(geo, dict) else (None, None)
         status = _text(entry.get("status"))
         sites.append(Site(
             facility=_text(entry.get("facility")), city=_text(entry.get("city")), state=_text(entry.get("state")),

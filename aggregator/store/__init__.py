@@ -1,8 +1,8 @@
 """The repository: every SQL statement of the service lives in this package, one module per entity.
 
 ``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``reading`` (what
-pages and feeds read), ``trials`` (the read model of trials); subscribers and deliveries are in ``aggregator.store_mail``. Everything is re-exported
-here, so callers write ``store.upsert_items(...)``.
+pages and feeds read), ``trials`` (the read model of trials); subscribers and deliveries are in
+``aggregator.store_mail``. Everything is re-exported here, so callers write ``store.upsert_items(...)``.
 
 Functions take a ``Session`` and plain values or domain dataclasses; the caller owns the transaction.
 Writes are idempotent: polling the same items twice changes nothing, and a changed item is updated in place and
@@ -43,7 +43,6 @@ from .reading import (
     trial_records,
     walk_is_cheaper,
 )
-from .trials import record_rows, trial_events, trial_view, trial_views
 from .sources import (
     PollOutcome,
     SourceHistory,
@@ -57,6 +56,7 @@ from .sources import (
     source_item_counts,
     sync_sources,
 )
+from .trials import record_rows, trial_events, trial_view, trial_views
 
 __all__ = [
     "change_marker",

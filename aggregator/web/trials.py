@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import re
 from collections.abc import Mapping
 from itertools import groupby
 from typing import Any
@@ -26,26 +25,28 @@ from ..domain import EVIDENCE_TYPES
 from ..eligibility import age_words, forms_words, sex_words
 from ..models import ItemEvent
 from ..syndication import FeedMeta, TrialFeedEntry, render_trial_feed
-from ..trial_finder import FORMS, PHASES, STATUSES, TARGETS, FinderQuery, TrialView, facet_countries, \
-    facet_products, find, nearest_km, rank, country_centre
-from ..trial_record import GROUP_LABELS, REGISTRY_NAMES, sites_by_country, status_group
+from ..trial_finder import (
+    FORMS,
+    PHASES,
+    STATUSES,
+    TARGETS,
+    FinderQuery,
+    TrialView,
+    country_centre,
+    facet_countries,
+    facet_products,
+    find,
+    nearest_km,
+    rank,
+)
+from ..trial_record import GROUP_LABELS, REGISTRY_NAMES, sites_by_country, status_group, trial_key
 from ..trials import mentions, phase_label, search_terms, status_label, trial_codes
 from .derived import change_marker, derived
 
 bp = Blueprint("trials", __name__)
 
-_NCT = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
-_EU_CT = re.compile(r"^20\d\d-\d{6}-\d{2}-\d{2}$")
 PAPER_TYPES = {"peer-reviewed", "preprint"}
 FEED_ENTRIES = 50
-
-
-def trial_key(text: str) -> str | None:
-    """A valid trial name (NCT id, upper case; or EU CT number), else None."""
-    text = (text or "").strip()
-    if _NCT.match(text):
-        return text.upper()
-    return text if _EU_CT.match(text) else None
 
 
 @bp.app_template_filter("trial_status")
@@ -131,7 +132,8 @@ def trial(nct_id: str) -> ResponseReturnValue:
                                "or its EU CT number (e.g. 2025-523726-40-00).")
     view = find(_views(), key)
     if view is not None and view.key != raw:
-        return redirect(url_for("trials.trial", nct_id=view.key, **request.args), 301)
+        args: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("trials.trial", nct_id=view.key, **args), 301)
     if view is None and key != raw:
         return redirect(url_for("trials.trial", nct_id=key), 301)
     papers, news = _related(view, key)
