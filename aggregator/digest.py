@@ -15,8 +15,8 @@ Rules:
   changed this week in the trials followed, and which trials began recruiting in that country ("2 trials began
   recruiting in Germany this week": a site there started recruiting, or a trial first seen this week recruits
   there). Those weeks are not quiet even when no item matched the reader's topics.
-* Rendering is done once per distinct topic selection (and trial selection) with a placeholder for the reader's own links
-  (:data:`PERSONAL_PLACEHOLDERS`), which :func:`personalise` fills in per subscriber — ten thousand readers cost a
+* Rendering is done once per distinct topic selection and trial news, with a placeholder for the reader's own
+  links (:data:`PERSONAL_PLACEHOLDERS`), which :func:`personalise` fills in per subscriber — ten thousand readers cost a
   handful of renders, not ten thousand.
 """
 
