@@ -10,7 +10,8 @@ The sentences become the trial's "Update" (item events, the trial feed, the week
   female participants only", "Healthy volunteers now accepted", "MS forms PPMS, SPMS → PPMS, RRMS, SPMS",
   "EDSS limits 3.0 to 6.5 → 2.0 to 6.5"
 - "Sponsor A → B", "New collaborator: …", "New central contact: …", "Contact details of … changed",
-  "Primary completion 2027-06 → 2028-01 (actual)", "Start date 2026-03 → 2026-05"
+  "Primary completion 2027-06 → 2028-01", "Start date 2026-03 → 2026-05 (actual)", "Start date 2026-10
+  confirmed (actual)"
 
 Rules: a fact an older snapshot did not keep is not a change (it would invent news on the first poll after an
 upgrade), and neither is a missing status or phase (a partial answer); letter case and the order of phases do
@@ -198,10 +199,13 @@ def trial_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
                                            f"Contact details of {contact.name} changed"))
     for fact, label in (("primary_completion", "Primary completion"), ("start", "Start date")):
         was_date, now_date = _dated_pair(old, fact), _dated_pair(new, fact)
-        if old.has(fact) and new.has(fact) and was_date and now_date and was_date != now_date:
-            changes.append(TrialChange(fact, was_date[0], now_date[0],
-                                       f"{label} {was_date[0]} → {now_date[0]}"
-                                       + (" (actual)" if now_date[1] else "")))
+        if not (old.has(fact) and new.has(fact) and was_date and now_date) or was_date == now_date:
+            continue
+        if was_date[0] != now_date[0]:
+            summary = f"{label} {was_date[0]} → {now_date[0]}" + (" (actual)" if now_date[1] else "")
+        else:  # the same date, now confirmed (or back to an estimate)
+            summary = f"{label} {now_date[0]} " + ("confirmed (actual)" if now_date[1] else "now an estimate")
+        changes.append(TrialChange(fact, was_date[0], now_date[0], summary))
     return changes
 
 
