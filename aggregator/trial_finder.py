@@ -5,7 +5,8 @@ and the order that puts first what a person with MS needs first. Pure: records i
   or a CTIS record whose text names an NCT id, is one trial with the other record as its twin. The
   ClinicalTrials.gov record leads (it has the sites and the criteria); the CTIS record adds the EU countries
   it lacks. The trial is known by its NCT id, or by its EU CT number when it has no NCT record.
-- **Filters**: status group, country (a site there, matched by ISO code), MS form ("progressive" takes SPMS,
+- **Filters**: status group, country (a site there, matched by ISO code; only when asked: a chosen country
+  orders the list first and filters it only with ``only_country``), MS form ("progressive" takes SPMS,
   PPMS and progressive MS not further named), phase (a phase 1/2 trial is in both), CAR target, product.
 - **Order** with a country chosen: recruiting there; recruiting elsewhere, nearest first (distance from the
   chosen country's sites to the trial's nearest recruiting site); not yet recruiting there; not yet recruiting
@@ -191,7 +192,8 @@ class FinderQuery:
     """What a reader asked the finder for (validated values of ``STATUSES``, ``FORMS``, ... or None)."""
 
     status: str | None = None
-    country: str | None = None
+    country: str | None = None  # the reader's country: what "near" means
+    only_country: bool = False  # keep only trials with a site in ``country``
     form: str | None = None
     phase: str | None = None
     target: str | None = None
@@ -205,7 +207,7 @@ class FinderQuery:
 def matches(view: TrialView, query: FinderQuery) -> bool:
     if query.status and view.status_group != query.status:
         return False
-    if query.country and not view.has_site_in(query.country):
+    if query.country and query.only_country and not view.has_site_in(query.country):
         return False
     if query.form and not set(view.ms_forms) & _FORM_CODES.get(query.form, set()):
         return False

@@ -49,7 +49,9 @@ def status_label(code: str | None) -> str:
 
 
 def phase_label(codes: Iterable[str]) -> str:
-    labels = [PHASE_LABELS.get(code.upper(), code) for code in codes if code]
+    order = list(PHASE_LABELS)
+    known = sorted({c.upper() for c in codes if c and c.upper() in PHASE_LABELS}, key=order.index)
+    labels = [PHASE_LABELS[code] for code in known] + [c for c in codes if c and c.upper() not in PHASE_LABELS]
     if not labels:
         return "Phase not given"
     if len(labels) == 2 and all(label.startswith("Phase ") for label in labels):

@@ -85,6 +85,7 @@ def index() -> ResponseReturnValue:
     args = request.args
     query = FinderQuery(
         status=_choice(args, "status", STATUSES), country=_choice(args, "country", countries),
+        only_country=args.get("only") == "1",
         form=_choice(args, "form", FORMS), phase=_choice(args, "phase", PHASES),
         target=_choice(args, "target", TARGETS), product=_choice(args, "product", product_names))
     ignored = [name for name in ("status", "country", "form", "phase", "target", "product")
