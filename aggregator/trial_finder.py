@@ -236,13 +236,28 @@ def country_centre(views: Iterable[TrialView], country: str) -> tuple[float, flo
             sum(p[1] for p in points if p[1] is not None) / len(points))
 
 
-def nearest_km(view: TrialView, centre: tuple[float, float] | None) -> float | None:
-    """Distance from ``centre`` to the trial's nearest recruiting site with a position, in km."""
+def nearest_km(view: TrialView, centre: tuple[float, float] | None,
+               centres: dict[str, tuple[float, float] | None] | None = None) -> float | None:
+    """Distance from ``centre`` to the trial's nearest recruiting site, in km. A site without a position (CTIS
+    gives countries only) stands at the centre of its country's known sites (``centres``), when there are any."""
     if centre is None:
         return None
-    distances = [_distance_km(centre, (s.latitude, s.longitude)) for s in view.recruiting_sites()
-                 if s.latitude is not None and s.longitude is not None]
+    distances = []
+    for site in view.recruiting_sites():
+        point: tuple[float, float] | None = None
+        if site.latitude is not None and site.longitude is not None:
+            point = (site.latitude, site.longitude)
+        elif centres is not None and site.country:
+            point = centres.get(country_key(site.country))
+        if point is not None:
+            distances.append(_distance_km(centre, point))
     return min(distances) if distances else None
+
+
+def country_centres(views: Sequence[TrialView]) -> dict[str, tuple[float, float] | None]:
+    """ISO code → the centre of that country's known sites, for every country with a site."""
+    names = {country_key(s.country): s.country for view in views for s in view.sites if s.country}
+    return {key: country_centre(views, name) for key, name in names.items()}
 
 
 def rank(views: Sequence[TrialView], query: FinderQuery) -> list[TrialView]:
@@ -250,13 +265,14 @@ def rank(views: Sequence[TrialView], query: FinderQuery) -> list[TrialView]:
     chosen = [view for view in views if matches(view, query)]
     country = query.country
     centre = country_centre(views, country) if country else None
+    centres = country_centres(views) if centre else None
 
     def key(view: TrialView) -> tuple[int, float, float, str]:
         group = view.status_group
         newest = -view.changed_at.timestamp()
         if country and group == "recruiting":
             here = view.has_site_in(country, "recruiting")
-            distance = nearest_km(view, centre)
+            distance = nearest_km(view, centre, centres)
             return (0 if here else 1, 0.0 if here else (distance if distance is not None else math.inf), newest,
                     view.key)
         if country and group == "not-yet-recruiting":
@@ -287,4 +303,5 @@ def facet_products(views: Iterable[TrialView]) -> list[str]:
 
 
 __all__ = ["FORMS", "PHASES", "STATUSES", "TARGETS", "FinderQuery", "RecordRow", "TrialView", "country_centre",
-           "facet_countries", "facet_products", "find", "group_twins", "matches", "nearest_km", "rank"]
+           "country_centres", "facet_countries", "facet_products", "find", "group_twins", "matches", "nearest_km",
+           "rank"]

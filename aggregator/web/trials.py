@@ -33,6 +33,7 @@ from ..trial_finder import (
     FinderQuery,
     TrialView,
     country_centre,
+    country_centres,
     facet_countries,
     facet_products,
     find,
@@ -92,7 +93,8 @@ def index() -> ResponseReturnValue:
                if args.get(name, "").strip() and getattr(query, name) is None]
     found = rank(views, query)
     centre = country_centre(views, query.country) if query.country else None
-    distances = {view.key: nearest_km(view, centre) for view in found} if centre else {}
+    centres = country_centres(views) if centre else None
+    distances = {view.key: nearest_km(view, centre, centres) for view in found} if centre else {}
     return render_template(
         "trials/index.html", trials=found, total=len(views), query=query, ignored=ignored, countries=countries,
         products=product_names, statuses=STATUSES, forms=FORMS, phases=PHASES, targets=TARGETS,
