@@ -77,7 +77,8 @@ def test_sex_words_and_ctis_gender() -> None:
     ([], "CAR T cells in progressive multiple sclerosis [PMS]", "", ("PMS",), "the title's abbreviation"),
     (["Relapsing Multiple Sclerosis"], "", "", ("RRMS",), "relapsing MS"),
     (["Multiple Sclerosis"], "we report rms and pms values", "", (), "lower-case rms/pms are not MS forms"),
-    (["Multiple Sclerosis"], "", "Inclusion Criteria:\n* active secondary progressive MS (aSPMS) or RMS", ("RRMS", "SPMS"),
+    (["Multiple Sclerosis"], "", "Inclusion Criteria:\n* active secondary progressive MS (aSPMS) or RMS",
+     ("RRMS", "SPMS"),
      "aSPMS and RMS"),
     (["Myasthenia Gravis"], "CD19 CAR T", "", (), "no form at all"),
 ])
@@ -122,7 +123,8 @@ def test_no_edss_limit_is_invented(criteria: str) -> None:
 
 
 def test_sentences_and_criteria_split() -> None:
-    text = "Inclusion Criteria:\n\n1. Age 18 \\[inclusive\\]. Written consent.\n   * EDSS 3.0-6.5\nExclusion Criteria:\n* X"
+    text = ("Inclusion Criteria:\n\n1. Age 18 \\[inclusive\\]. Written consent.\n   * EDSS 3.0-6.5\n"
+            "Exclusion Criteria:\n* X")
     inclusion, exclusion = split_criteria(text)
     assert "EDSS 3.0-6.5" in inclusion and exclusion.startswith("Exclusion Criteria")
     assert list(sentences(inclusion)) == ["Inclusion Criteria:", "Age 18 [inclusive].", "Written consent.",

@@ -78,7 +78,8 @@ def test_changes_become_sentences(after: dict[str, Any], sentences: list[str]) -
 
 def test_overall_status_moves_sites_without_their_own_status() -> None:
     """A site with no status of its own has the trial's: the trial recruiting means the site recruits."""
-    quiet = (site("Klinikum A", "Germany", None), site("Klinikum B", "Germany", None), site("Vall d'Hebron", "Spain", None))
+    quiet = (site("Klinikum A", "Germany", None), site("Klinikum B", "Germany", None),
+             site("Vall d'Hebron", "Spain", None))
     before = snapshot(sites=quiet)
     changes = trial_changes(before, snapshot(sites=quiet, status="RECRUITING"))
     assert [c.summary for c in changes] == ["Status changed from Not yet recruiting to Recruiting",

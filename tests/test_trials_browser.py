@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from aggregator.db import get_database
 from tests import browser_support
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
-from aggregator.db import get_database
 from tests.kinds_helpers import Clock, CtGov, EUtils, fixture, poller, rss, rss_item
 from tests.mail_support import add_subscribers, subscriber
 from tests.test_kinds_clinicaltrials import QUERY, TOKEN
