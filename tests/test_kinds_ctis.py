@@ -73,3 +73,17 @@ def test_an_item_without_an_eu_ct_number_is_a_plain_item_and_markup_stays_text()
     assert snapshot.registry_id == "2026-500000-01-00" and snapshot.sponsor == "alert(1) Evil"  # tags gone
     assert labelled_lines("<b>Trial number</b>: 1<br /><b>Sponsor</b>: A &amp; B") == {"trial number": "1",
                                                                                        "sponsor": "A & B"}
+
+
+def test_a_ctis_item_on_the_page_links_to_its_trial(tmp_path, feed_server, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_app, write_feeds_file
+    from tests.kinds_helpers import NOW, Clock, poller
+
+    feed_server.add("/ctis.rss", fixture("ctis_ms_updates.rss"), content_type="application/rss+xml")
+    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "ctis", "name": "EU CTIS", "kind": "ctis", "url": feed_server.url("/ctis.rss"),
+         "evidence_type": "trial-registry"}]))
+    assert poller(app, Clock(NOW)).poll_many(["ctis"])[0].outcome == "ok"
+    page = app.test_client().get("/?topic=all").get_data(as_text=True)
+    assert 'href="/trials/2025-521999-11-00"' in page  # the KYV-101 record matches the CAR T topic
+    assert '<span class="badge trial-status">Recruiting</span>' in page

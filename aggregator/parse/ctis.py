@@ -29,6 +29,7 @@ _LINE = re.compile(r"<b>\s*([^<:]{2,60}?)\s*</b>\s*:?\s*(.*?)(?=<b>|$)", re.IGNO
 _TAG = re.compile(r"<[^>]+>")
 # "Spain:Ongoing, recruiting, France:Authorised, recruitment pending": split before "<Capitalised name>:".
 _COUNTRY_SPLIT = re.compile(r",\s*(?=[A-Z][^,:]{1,60}:)")
+MAX_DESCRIPTION = 100_000  # a real description is 2-5 kB; a hostile one is not read past this
 _ROMAN = {"I": "PHASE1", "II": "PHASE2", "III": "PHASE3", "IV": "PHASE4"}
 _PHASE = re.compile(r"\bphase\s+(IV|III|II|I)\b", re.IGNORECASE)
 
@@ -36,7 +37,7 @@ _PHASE = re.compile(r"\bphase\s+(IV|III|II|I)\b", re.IGNORECASE)
 def labelled_lines(description: str) -> dict[str, str]:
     """``<b>Sponsor</b>: Roche<br />`` lines → ``{"sponsor": "Roche"}`` (labels lower-cased, text unescaped)."""
     lines: dict[str, str] = {}
-    for label, value in _LINE.findall(description or ""):
+    for label, value in _LINE.findall((description or "")[:MAX_DESCRIPTION]):
         text = " ".join(html.unescape(_TAG.sub(" ", value)).split())
         lines.setdefault(" ".join(label.lower().split()), text)
     return lines
