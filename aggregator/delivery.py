@@ -127,6 +127,7 @@ class Sender:
         self.sleep = sleep
         self.owner = owner or store_mail.process_owner()
         self._renewed_at = datetime.min.replace(tzinfo=UTC)
+        self._trial_updates: list[digest.TrialUpdate] = []
         self.batch = batch
         self.on_sent = on_sent
         key = secret_key or settings.secret_key or instance_secret_key()
@@ -140,6 +141,8 @@ class Sender:
         start, end = week.bounds(self.settings.digest_timezone)
         with self.database.session_scope() as session:
             items = store_mail.items_first_seen_between(session, start, end)
+            # The week's trial news; each reader's share of it depends on the trials and country they chose.
+            self._trial_updates = store_mail.trial_updates_between(session, start, end)
             report.items = len(items)
             if dry_run:
                 return self._dry_run(session, week, items, report)
@@ -164,8 +167,10 @@ class Sender:
     def _dry_run(self, session: Session, week: Week, items: list[digest.DigestItem], report: SendReport) -> SendReport:
         for subscriber in store_mail.list_subscribers(session, "confirmed"):
             built = digest.build(week, items, subscriber.topics or [DEFAULT_TOPIC], self.topic_names,
-                                 self.settings.digest_timezone)
-            report.previews.append((subscriber.email, built.count))
+                                 self.settings.digest_timezone,
+                                 digest.trial_section(self._trial_updates, subscriber.trials or (),
+                                                      subscriber.country))
+            report.previews.append((subscriber.email, built.count + built.trial_count))
         report.recipients = len(report.previews)
         return report
 
@@ -203,7 +208,7 @@ class Sender:
         session.commit()
 
     def _send_rounds(self, session: Session, week: Week, items: list[digest.DigestItem], report: SendReport) -> None:
-        cache: dict[tuple[str, ...], tuple[BulkMessage, int]] = {}
+        cache: dict[tuple[Any, ...], tuple[BulkMessage, int]] = {}
         links = digest_links(self.settings, week)
         retry: list[int] | None = None
         rounds = self.settings.digest_max_attempts
@@ -245,7 +250,7 @@ class Sender:
             report.retry_later = len(retry or ())
 
     def _deliver(self, session: Session, transport: Any, week: Week, items: list[digest.DigestItem],
-                 links: digest.Links, cache: dict[tuple[str, ...], tuple[BulkMessage, int]],
+                 links: digest.Links, cache: dict[tuple[Any, ...], tuple[BulkMessage, int]],
                  row: store_mail.Claimed, report: SendReport) -> str:
         if row.subscriber_status != "confirmed":
             store_mail.mark_skipped(session, row, self.owner, f"address is {row.subscriber_status}")
@@ -253,12 +258,15 @@ class Sender:
             report.skipped += 1
             return "skipped"
         topics = row.topics or (DEFAULT_TOPIC,)
-        if topics not in cache:
-            built = digest.build(week, items, topics, self.topic_names, self.settings.digest_timezone)
+        trials = digest.trial_section(self._trial_updates, row.trials, row.country)
+        # One render per distinct choice: readers with the same topics and the same trial news share it.
+        choice = (topics, trials)
+        if choice not in cache:
+            built = digest.build(week, items, topics, self.topic_names, self.settings.digest_timezone, trials)
             rendered = digest.render(built, links)
-            cache[topics] = (BulkMessage(self.settings.mail_from, rendered.subject, rendered.text, rendered.html,
-                                         digest.PERSONAL_PLACEHOLDERS), built.count)
-        bulk, count = cache[topics]
+            cache[choice] = (BulkMessage(self.settings.mail_from, rendered.subject, rendered.text, rendered.html,
+                                         digest.PERSONAL_PLACEHOLDERS), built.count + built.trial_count)
+        bulk, count = cache[choice]
         if count == 0 and self.settings.digest_quiet_week == "skip":
             store_mail.mark_skipped(session, row, self.owner, "nothing new on the reader's topics this week")
             session.commit()

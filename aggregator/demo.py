@@ -14,11 +14,15 @@ import os
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .config import INSTANCE_DIR, PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from .domain import PollReport
+    from .pipeline import Poller
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 
@@ -60,17 +64,45 @@ DEMO_SOURCES: list[dict[str, Any]] = [
         "path": "duplicates.xml",
         "evidence_type": "news",
     },
+    {
+        "id": "demo-ctgov-api",
+        "name": "ClinicalTrials.gov API (demo)",
+        "path": "ctgov-api.json",
+        "evidence_type": "trial-registry",
+        "kind": "clinicaltrials",
+    },
+    {
+        "id": "demo-ctis",
+        "name": "EU Clinical Trials, CTIS (demo)",
+        "path": "ctis.rss",
+        "evidence_type": "trial-registry",
+        "kind": "ctis",
+    },
 ]
+
+# Served instead of the real file until the demo's second poll, so that poll finds changes: the demo trial
+# begins recruiting (in Germany and Spain) and plans more participants — "Update" items on the page, in its
+# trial feed and in the weekly email.
+EARLIER = {"/ctgov-api.json": "/ctgov-api-earlier.json"}
+_serving_earlier = threading.Event()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def send_head(self) -> Any:
+        path = self.path.split("?", 1)[0]
+        if path in EARLIER:
+            del self.headers["If-Modified-Since"]  # the two versions' file times say nothing of which is newer
+            if _serving_earlier.is_set():
+                self.path = EARLIER[path]
+        return super().send_head()
+
     def guess_type(self, path: Any) -> str:
         if str(path).endswith(".atom"):
             return "application/atom+xml"
-        if str(path).endswith((".xml", ".rdf")):
+        if str(path).endswith((".xml", ".rdf", ".rss")):
             return "application/xml"
         return super().guess_type(path)
 
@@ -90,6 +122,7 @@ def write_demo_feeds(target: Path, corpus_url: str) -> Path:
             "name": s["name"],
             "url": f"{corpus_url}/{s['path']}",
             "evidence_type": s["evidence_type"],
+            "kind": s.get("kind", "feed"),
             "interval": "1h",
             "homepage": "https://example.org/",
         }
@@ -99,6 +132,19 @@ def write_demo_feeds(target: Path, corpus_url: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
+
+
+def poll_demo(poller: Poller) -> list[PollReport]:
+    """Poll every demo source, then again those with an earlier version (``EARLIER``), which now changed."""
+    poller.sync_sources()
+    _serving_earlier.set()
+    try:
+        reports = poller.poll_many([s["id"] for s in DEMO_SOURCES])
+    finally:
+        _serving_earlier.clear()
+    changed = {path.lstrip("/") for path in EARLIER}
+    poller.poll_many([s["id"] for s in DEMO_SOURCES if s["path"] in changed])
+    return reports
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,8 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     with app.app_context():
         upgrade()
         poller = build_poller(app)
-        poller.sync_sources()
-        reports = poller.poll_many([s["id"] for s in DEMO_SOURCES])
+        reports = poll_demo(poller)
         poller.shutdown()
     new = sum(r.new for r in reports)
     print(f"Demo corpus served at {corpus_url}; polled {len(reports)} demo sources ({new} new items).")

@@ -11,8 +11,12 @@ Rules:
   digests.
 * The scheduled run on Monday sends the week that has just ended (:func:`previous_week`).
 * An item appears under the first of the reader's topics it matches (topic order of the catalog), never twice.
-* Rendering is done once per distinct topic selection with a placeholder for the reader's own links
-  (:data:`PERSONAL_PLACEHOLDERS`), which :func:`personalise` fills in per subscriber — ten thousand readers cost a
+* Trials: a reader may follow trials (by NCT id or EU CT number) and name a country. The email then says what
+  changed this week in the trials followed, and which trials began recruiting in that country ("2 trials began
+  recruiting in Germany this week": a site there started recruiting, or a trial first seen this week recruits
+  there). Those weeks are not quiet even when no item matched the reader's topics.
+* Rendering is done once per distinct topic selection and trial news, with a placeholder for the reader's own
+  links (:data:`PERSONAL_PLACEHOLDERS`), which :func:`personalise` fills in per subscriber — ten thousand readers cost a
   handful of renders, not ten thousand.
 """
 
@@ -28,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from .countries import display_name, same_country
 from .errors import BadRequest
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -128,6 +133,52 @@ class DigestItem:
 
 
 @dataclass(frozen=True)
+class TrialUpdate:
+    """What happened to one trial during the week (built by the store from its change events)."""
+
+    key: str  # NCT id, else EU CT number
+    ids: tuple[str, ...]  # every number it is known by (followed by any of them)
+    title: str
+    path: str  # our trial page, relative to the site ("/trials/NCT06384976")
+    moment: datetime  # the latest change of the week
+    summaries: tuple[str, ...]  # the change sentences, oldest first
+    began_recruiting_in: tuple[str, ...] = ()  # countries where sites started recruiting this week
+    new: bool = False  # first seen this week
+
+
+@dataclass(frozen=True)
+class TrialSection:
+    """The trial part of one reader's digest."""
+
+    country: str | None
+    in_country: tuple[TrialUpdate, ...]  # began recruiting in the reader's country
+    followed: tuple[TrialUpdate, ...]  # changes of the trials the reader follows
+
+    @property
+    def count(self) -> int:
+        return len({update.key for update in (*self.in_country, *self.followed)})
+
+    @property
+    def headline(self) -> str:
+        """"2 trials began recruiting in Germany this week"."""
+        n = len(self.in_country)
+        return f"{n} trial{'s' if n != 1 else ''} began recruiting in {display_name(self.country or '')} this week"
+
+
+def trial_section(updates: Sequence[TrialUpdate], follows: Sequence[str], country: str | None) -> TrialSection | None:
+    """The week's trial news for a reader following ``follows`` and watching ``country``; None when none."""
+    wanted = {key.upper() for key in follows}
+    followed = tuple(u for u in updates if wanted & {i.upper() for i in u.ids})
+    in_country = tuple(u for u in updates if country and any(same_country(c, country) for c in u.began_recruiting_in))
+    if not followed and not in_country:
+        return None
+    def newest_first(chosen: tuple[TrialUpdate, ...]) -> tuple[TrialUpdate, ...]:
+        return tuple(sorted(chosen, key=lambda u: (u.moment, u.key), reverse=True))
+
+    return TrialSection(country, newest_first(in_country), newest_first(followed))
+
+
+@dataclass(frozen=True)
 class TopicSection:
     topic_id: str
     topic_name: str
@@ -141,14 +192,19 @@ class Digest:
     week: Week
     sections: tuple[TopicSection, ...]
     topic_ids: tuple[str, ...]
+    trials: TrialSection | None = None
 
     @property
     def count(self) -> int:
         return sum(len(section.items) for section in self.sections)
 
     @property
+    def trial_count(self) -> int:
+        return self.trials.count if self.trials else 0
+
+    @property
     def quiet(self) -> bool:
-        return self.count == 0
+        return self.count == 0 and self.trial_count == 0
 
 
 def in_week(items: Iterable[DigestItem], week: Week, timezone: str = "UTC") -> list[DigestItem]:
@@ -158,8 +214,9 @@ def in_week(items: Iterable[DigestItem], week: Week, timezone: str = "UTC") -> l
 
 
 def build(week: Week, items: Sequence[DigestItem], topic_ids: Sequence[str], topic_names: Mapping[str, str],
-          timezone: str = "UTC") -> Digest:
-    """Select the week's items matching ``topic_ids`` and group them by topic, in the order of ``topic_names``."""
+          timezone: str = "UTC", trials: TrialSection | None = None) -> Digest:
+    """Select the week's items matching ``topic_ids`` and group them by topic, in the order of ``topic_names``;
+    ``trials``: the reader's trial news of the week (``trial_section``)."""
     wanted = [topic for topic in topic_names if topic in set(topic_ids)]
     sections: dict[str, list[DigestItem]] = {topic: [] for topic in wanted}
     for item in sorted(in_week(items, week, timezone), key=lambda i: (i.date, i.id), reverse=True):
@@ -171,6 +228,7 @@ def build(week: Week, items: Sequence[DigestItem], topic_ids: Sequence[str], top
         week=week,
         sections=tuple(TopicSection(t, topic_names[t], tuple(sections[t])) for t in wanted if sections[t]),
         topic_ids=tuple(wanted),
+        trials=trials,
     )
 
 
@@ -178,6 +236,9 @@ def subject(digest: Digest) -> str:
     """"CAR T & MS research — week 47, 2026: 5 new items"."""
     count = digest.count
     news = "no new items" if count == 0 else f"{count} new item{'s' if count != 1 else ''}"
+    if digest.trial_count:
+        trials = digest.trial_count
+        news = (f"{news} and " if count else "") + f"{trials} trial update{'s' if trials != 1 else ''}"
     return f"CAR T & MS research — week {digest.week.number}, {digest.week.year}: {news}"
 
 
@@ -222,6 +283,7 @@ def environment(folder: str = str(TEMPLATES)) -> Environment:
     )
     env.filters["day"] = lambda value: f"{value.day} {value:%b %Y}"
     env.filters["shorten"] = shorten
+    env.filters["country_name"] = display_name
     return env
 
 

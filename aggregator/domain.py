@@ -10,7 +10,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed")
+SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed", "ctis")
 
 # What kind of evidence a source publishes; shown as a badge so readers can tell a trial record from a news story.
 EVIDENCE_TYPES: dict[str, str] = {

@@ -199,6 +199,10 @@ class Subscriber(Base):
     unsubscribed_at: Mapped[datetime | None]
     permanent_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure: Mapped[str | None] = mapped_column(Text)
+    # Opt-ins of the weekly email beyond topics: trials to follow (NCT ids or EU CT numbers), and the country
+    # whose newly recruiting trials to announce (as the reader chose it; None: no country alerts).
+    trials: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    country: Mapped[str | None] = mapped_column(String(64))
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="subscriber", passive_deletes=True)
 

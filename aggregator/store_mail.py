@@ -19,9 +19,10 @@ from sqlalchemy import Insert, and_, bindparam, delete, func, insert, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from .digest import DigestItem
+from .digest import DigestItem, TrialUpdate
 from .domain import EVIDENCE_TYPES
-from .models import Delivery, Item, ItemTopic, Lease, Subscriber
+from .models import Delivery, Item, ItemEvent, ItemTopic, Lease, Subscriber
+from .store.trials import trial_views
 
 # ---------------------------------------------------------------------------------------------------- subscribers
 
@@ -93,6 +94,38 @@ def items_first_seen_between(session: Session, start: datetime, end: datetime) -
     ]
 
 
+def trial_updates_between(session: Session, start: datetime, end: datetime) -> list[TrialUpdate]:
+    """What happened to each trial in [start, end): its change sentences, the countries where sites began
+    recruiting, and the trials first seen then (with the countries they recruit in)."""
+    views = trial_views(session)
+    by_item = {item_id: view for view in views for item_id in view.item_ids}
+    events: dict[str, list[ItemEvent]] = {}
+    if by_item:
+        query = (select(ItemEvent).where(ItemEvent.occurred_at >= start, ItemEvent.occurred_at < end,
+                                         ItemEvent.kind.like("trial-%"), ItemEvent.item_id.in_(list(by_item)))
+                 .order_by(ItemEvent.occurred_at, ItemEvent.id))
+        for event in session.scalars(query):
+            events.setdefault(by_item[event.item_id].key, []).append(event)
+    updates = []
+    for view in views:
+        new = start <= view.first_seen_at < end
+        changes = events.get(view.key, [])
+        if not new and not changes:
+            continue
+        summaries = list(dict.fromkeys(e.summary for e in changes))
+        began = [str(e.data.get("country")) for e in changes
+                 if isinstance(e.data, dict) and e.data.get("began_recruiting") and e.data.get("country")]
+        if new:
+            summaries.insert(0, "New in the registry we follow")
+            began = [*view.recruiting_countries(), *began]
+        ids = tuple(i for i in (view.key, view.nct_id, view.eu_ct_number) if i)
+        updates.append(TrialUpdate(
+            key=view.key, ids=tuple(dict.fromkeys(ids)), title=view.title, path=f"/trials/{view.key}",
+            moment=changes[-1].occurred_at if changes else view.first_seen_at, summaries=tuple(summaries),
+            began_recruiting_in=tuple(dict.fromkeys(began)), new=new))
+    return updates
+
+
 # ---------------------------------------------------------------------------------------------------- deliveries
 
 
@@ -153,6 +186,8 @@ class Claimed:
     message_id: str | None
     attempts: int
     permanent_failures: int
+    trials: tuple[str, ...] = ()
+    country: str | None = None
 
 
 def pending_ids(session: Session, week: str, after_id: int, limit: int, only: Sequence[int] | None = None) -> list[int]:
@@ -174,13 +209,14 @@ def claim_deliveries(session: Session, ids: Sequence[int], owner: str, now: date
     )
     rows = session.execute(
         select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.topics, Subscriber.status,
-               Delivery.message_id, Delivery.attempts, Subscriber.permanent_failures)
+               Delivery.message_id, Delivery.attempts, Subscriber.permanent_failures, Subscriber.trials,
+               Subscriber.country)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(list(ids)), Delivery.status == "sending", Delivery.claimed_by == owner)
         .order_by(Delivery.id)
     )
-    return [Claimed(row[0], row[1], row[2], tuple(row[3] or ()), row[4], row[5], row[6], row[7] or 0)
-            for row in rows]
+    return [Claimed(row[0], row[1], row[2], tuple(row[3] or ()), row[4], row[5], row[6], row[7] or 0,
+                    tuple(row[8] or ()), row[9]) for row in rows]
 
 
 def _finish(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from . import store_mail
 from .errors import InvalidLink
 from .models import Subscriber
+from .trial_record import trial_key as parse_trial_key
 
 DEFAULT_TOPIC = "car-t-ms"
 
@@ -126,6 +127,40 @@ class Links:
         return self.base_url + UNSUBSCRIBE_PATH + token, self.base_url + MANAGE_PATH + token
 
 
+MAX_FOLLOWED_TRIALS = 50
+
+
+class InvalidTrial(ValueError):
+    """A trial to follow that is not named by an NCT number or an EU CT number; the message says how to write it."""
+
+
+def trial_key(text: str) -> str:
+    """``" nct06384976 "`` → ``"NCT06384976"``; an EU CT number as it is; anything else: ``InvalidTrial``."""
+    key = parse_trial_key(text)
+    if key is None:
+        raise InvalidTrial(f"“{(text or '').strip()[:40]}” is not a trial number: write NCT and 8 digits "
+                           "(NCT06384976) or an EU CT number (2025-523726-40-00).")
+    return key
+
+
+def clean_trials(requested: Sequence[str]) -> list[str]:
+    """Valid trial numbers, normalised, without repeats, at most ``MAX_FOLLOWED_TRIALS`` (invalid ones dropped:
+    a stale form or a hostile post must not store junk)."""
+    keys: list[str] = []
+    for text in requested:
+        try:
+            keys.append(trial_key(text))
+        except InvalidTrial:
+            continue
+    return list(dict.fromkeys(keys))[:MAX_FOLLOWED_TRIALS]
+
+
+def clean_country(requested: str | None, known: Sequence[str]) -> str | None:
+    """One of ``known`` (the country list of the form), else None (no country alerts)."""
+    wanted = (requested or "").strip().casefold()
+    return next((name for name in known if name.casefold() == wanted), None) if wanted else None
+
+
 def clean_topics(requested: Sequence[str], known: Sequence[str]) -> list[str]:
     """Known topic ids in catalog order; unknown ones (a stale form, a hostile post) are dropped."""
     wanted = set(requested)
@@ -138,16 +173,21 @@ class SubscribeOutcome:
     already_confirmed: bool  # send the "already subscribed" note rather than a confirmation
 
 
-def request_subscription(session: Session, email: str, topics: Sequence[str], now: datetime) -> SubscribeOutcome:
+def request_subscription(session: Session, email: str, topics: Sequence[str], now: datetime,
+                         trials: Sequence[str] = ()) -> SubscribeOutcome:
     """Record a wish to subscribe; the caller then sends the email this outcome calls for."""
     subscriber = store_mail.subscriber_by_email(session, email)
     if subscriber is None:
-        return SubscribeOutcome(store_mail.add_subscriber(session, email, topics, now), already_confirmed=False)
+        added = store_mail.add_subscriber(session, email, topics, now)
+        added.trials = list(trials)
+        return SubscribeOutcome(added, already_confirmed=False)
     if subscriber.status == "confirmed":
         # Someone else may be typing this address: change nothing, tell the owner.
         return SubscribeOutcome(subscriber, already_confirmed=True)
     # Pending, unsubscribed or suspended: the new choice of topics waits for the owner's confirmation.
     subscriber.topics = list(topics)
+    if trials:
+        subscriber.trials = list(dict.fromkeys([*(subscriber.trials or []), *trials]))[:MAX_FOLLOWED_TRIALS]
     if subscriber.status != "pending":
         subscriber.status = "pending"
     return SubscribeOutcome(subscriber, already_confirmed=False)
@@ -182,6 +222,15 @@ def unsubscribe(session: Session, subscriber_id: int, email: str, now: datetime)
 def set_topics(session: Session, subscriber_id: int, email: str, topics: Sequence[str]) -> Subscriber:
     subscriber = find(session, subscriber_id, email)
     subscriber.topics = list(topics)
+    return subscriber
+
+
+def set_trial_alerts(session: Session, subscriber_id: int, email: str, trials: Sequence[str],
+                     country: str | None) -> Subscriber:
+    """The trials a reader follows in the weekly email, and the country whose newly recruiting trials to announce."""
+    subscriber = find(session, subscriber_id, email)
+    subscriber.trials = list(trials)
+    subscriber.country = country
     return subscriber
 
 

@@ -86,3 +86,43 @@ def render_atom(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, st
                 notes: dict[int, str] | None = None) -> bytes:
     atom: bytes = _generator(meta, items, topic_names, notes).atom_str(pretty=True)
     return atom
+
+
+@dataclass(frozen=True)
+class TrialFeedEntry:
+    """One entry of a trial's own feed: the changes one poll found (or the day we first saw the trial)."""
+
+    guid: str
+    title: str
+    link: str
+    summary_html: str  # built by the caller from escaped sentences
+    published: datetime
+
+
+def render_trial_feed(meta: FeedMeta, entries: Sequence[TrialFeedEntry], atom: bool) -> bytes:
+    """RSS 2.0 (or Atom) of one trial's changes, newest first."""
+    generator = FeedGenerator()
+    generator.id(meta.self_url)
+    generator.title(meta.title)
+    generator.subtitle(meta.description)
+    generator.description(meta.description)
+    generator.link(href=meta.page_url, rel="alternate")
+    generator.link(href=meta.self_url, rel="self")
+    generator.language("en")
+    generator.generator("CAR T & MS Research Aggregator")
+    generator.author(name="CAR T & MS Research")  # Atom wants an author for the feed or every entry
+    if meta.updated:
+        generator.updated(meta.updated)
+        generator.lastBuildDate(meta.updated)
+    for entry in sorted(entries, key=lambda e: (e.published, e.guid)):  # feedgen prepends: oldest first
+        added = generator.add_entry()
+        added.id(entry.guid)
+        added.guid(entry.guid, permalink=False)
+        added.title(entry.title)
+        added.link(href=entry.link, rel="alternate")
+        added.description(entry.summary_html)
+        added.summary(entry.summary_html, type="html")
+        added.published(entry.published)
+        added.updated(entry.published)
+    document: bytes = generator.atom_str(pretty=True) if atom else generator.rss_str(pretty=True)
+    return document

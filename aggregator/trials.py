@@ -6,15 +6,13 @@ the rule that decides when a stored trial record changed in a way readers care a
 - A product code is a company's letters, a hyphen and digits (KYV-101, CABA-201, BMS-986353). Letters alone
   would match "COVID-19" or "IL-6", so codes must have 2–5 capital letters and 3–6 digits, and a short list of
   common non-product tokens is excluded.
-- A status or phase change of a stored trial ("Not yet recruiting" → "Recruiting") is news: ``trial_changes``
-  returns the changes to record as events; other edits of the record (dates, wording) are not.
+- What changed between two polls of a trial record, and how to say it, is ``trial_diff``'s job.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 _NCT = re.compile(r"\bNCT\s?(\d{4})\s?(\d{4})\b", re.IGNORECASE)
@@ -42,8 +40,6 @@ STATUS_LABELS = {
 }
 PHASE_LABELS = {"EARLY_PHASE1": "Early phase 1", "PHASE1": "Phase 1", "PHASE2": "Phase 2", "PHASE3": "Phase 3",
                 "PHASE4": "Phase 4", "NA": "Not applicable"}
-# The facts of a trial whose change is itself news (keys of a clinicaltrials item's ``extra``).
-TRACKED_FACTS = ("status", "phase")
 
 
 def status_label(code: str | None) -> str:
@@ -53,7 +49,9 @@ def status_label(code: str | None) -> str:
 
 
 def phase_label(codes: Iterable[str]) -> str:
-    labels = [PHASE_LABELS.get(code.upper(), code) for code in codes if code]
+    order = list(PHASE_LABELS)
+    known = sorted({c.upper() for c in codes if c and c.upper() in PHASE_LABELS}, key=order.index)
+    labels = [PHASE_LABELS[code] for code in known] + [c for c in codes if c and c.upper() not in PHASE_LABELS]
     if not labels:
         return "Phase not given"
     if len(labels) == 2 and all(label.startswith("Phase ") for label in labels):
@@ -91,45 +89,6 @@ def trial_codes(extra: Mapping[str, Any]) -> list[str]:
         names.append(str(intervention))
     names.extend(str(name) for name in extra.get("other_names") or [])
     return list(dict.fromkeys(code for name in names for code in find_product_codes(name)))
-
-
-@dataclass(frozen=True)
-class TrialChange:
-    """One tracked fact of a trial that changed between two polls."""
-
-    fact: str  # "status" or "phase"
-    before: Any
-    after: Any
-
-    @property
-    def summary(self) -> str:
-        if self.fact == "status":
-            return f"Status changed from {status_label(self.before)} to {status_label(self.after)}"
-        return f"Phase changed from {phase_label(self.before or [])} to {phase_label(self.after or [])}"
-
-
-def trial_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[TrialChange]:
-    """The tracked facts that differ between the stored record and the new one.
-
-    A fact missing on either side is not a change (a partial answer must not invent news), and neither is a
-    change of letter case or of the order of phases.
-    """
-    if not before or not after:
-        return []
-    changes = []
-    for fact in TRACKED_FACTS:
-        old, new = before.get(fact), after.get(fact)
-        if old in (None, "", []) or new in (None, "", []):
-            continue
-        if _comparable(old) != _comparable(new):
-            changes.append(TrialChange(fact, old, new))
-    return changes
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(sorted(str(v).upper() for v in value))
-    return str(value).upper()
 
 
 def linked_trials(text: str, nct_id: str | None, code_map: Mapping[str, Iterable[str]]) -> list[str]:

@@ -23,8 +23,9 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask,
     tmp = tmp_path_factory.mktemp("browser")
     server = FeedServer().start()
     for path in DEMO_DATA.iterdir():
-        if path.suffix in {".xml", ".rdf", ".atom"}:
-            server.add(f"/{path.name}", path.read_bytes(), content_type="application/xml")
+        if path.suffix in {".xml", ".rdf", ".atom", ".rss", ".json"}:
+            server.add(f"/{path.name}", path.read_bytes(),
+                       content_type="application/json" if path.suffix == ".json" else "application/xml")
     feeds = write_demo_feeds(tmp / "feeds.yaml", server.url("").rstrip("/"))
     app = make_app(f"sqlite:///{tmp / 'demo.db'}", feeds, page_size=8)
     with app.app_context():

@@ -217,7 +217,22 @@ def test_status_change_is_recorded_shown_on_the_page_and_in_the_feeds(ct_app: Fl
     changed = poller(ct_app, clock).poll_many(["ctgov"])[0]
     assert (changed.new, changed.updated) == (0, 1)
     recorded = events(ct_app)
-    assert sorted(e.kind for e in recorded) == ["trial-phase", "trial-status"]
+    # Read off the two fixtures: status, phase, two sites that began recruiting, a new French site, the planned
+    # enrollment and the maximum age.
+    assert [e.summary for e in recorded] == [
+        "Status changed from Not yet recruiting to Recruiting",
+        "Phase changed from Phase 2 to Phase 1/2",
+        "New site in France, not yet recruiting: Hôpital Pitié-Salpêtrière",
+        "Now recruiting in Germany: Universitätsklinikum Erlangen",
+        "Now recruiting in United States: Stanford University",
+        "Enrollment 24 → 60",
+        "Maximum age 65 → 70",
+    ]
+    assert {e.kind for e in recorded} == {"trial-status", "trial-phase", "trial-site", "trial-enrollment",
+                                          "trial-max_age"}
+    germany = next(e for e in recorded if "Germany" in e.summary)
+    assert germany.data == {"fact": "site", "before": "recruiting", "after": ["Universitätsklinikum Erlangen"],
+                            "country": "Germany", "began_recruiting": True}
     status = next(e for e in recorded if e.kind == "trial-status")
     assert status.summary == "Status changed from Not yet recruiting to Recruiting"
     assert status.data == {"fact": "status", "before": "NOT_YET_RECRUITING", "after": "RECRUITING"}
@@ -236,10 +251,10 @@ def test_status_change_is_recorded_shown_on_the_page_and_in_the_feeds(ct_app: Fl
     assert "Status changed from Not yet recruiting to Recruiting" in trial
     assert "Phase changed from Phase 2 to Phase 1/2" in trial
 
-    # Another edit of the record that is neither status nor phase: updated, no new event, stays on top.
+    # The same record again a day later: no new event.
     clock.now += timedelta(days=1)
     poller(ct_app, clock).poll_many(["ctgov"])
-    assert len(events(ct_app)) == 2
+    assert len(events(ct_app)) == 7
 
 
 def test_unchanged_single_page_answer_is_not_modified(tmp_path: Path, feed_server: FeedServer, sqlite_url: str) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from aggregator.trial_diff import TrialChange, trial_changes
 from aggregator.trials import (
-    TrialChange,
     find_nct_ids,
     find_product_codes,
     linked_trials,
@@ -18,7 +18,6 @@ from aggregator.trials import (
     normalize_code,
     phase_label,
     status_label,
-    trial_changes,
     trial_codes,
 )
 from tests.conftest import make_app, write_feeds_file
@@ -77,8 +76,8 @@ def test_status_and_phase_changes_are_the_only_news() -> None:
     assert trial_changes(before, {**before, "status": None}) == []  # a partial answer invents no news
     assert trial_changes(None, before) == []
     [change] = trial_changes(before, {**before, "status": "RECRUITING"})
-    assert change == TrialChange("status", "NOT_YET_RECRUITING", "RECRUITING")
-    assert change.summary == "Status changed from Not yet recruiting to Recruiting"
+    assert change == TrialChange("status", "NOT_YET_RECRUITING", "RECRUITING",
+                                 "Status changed from Not yet recruiting to Recruiting")
     assert trial_changes({"phase": ["PHASE1", "PHASE2"]}, {"phase": ["PHASE2", "PHASE1"]}) == []
     assert status_label("WEIRD_NEW_STATUS") == "Weird new status" and phase_label([]) == "Phase not given"
 
@@ -124,7 +123,7 @@ def test_trial_page_lists_record_papers_and_news(linked_app: Flask) -> None:
     assert "first results of the KYSA-7 study" in papers  # names the NCT id in its title
     assert "First person with progressive MS treated with KYV-101" in news  # names the product code
     assert "CABA-201 data" not in page and "NCT063849761" not in page
-    assert "No change of status or phase" in page
+    assert "No change seen since we started following it" in page
 
 
 def test_index_links_items_to_their_trials(linked_app: Flask) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
-from . import clinicaltrials, html, pubmed
+from . import clinicaltrials, ctis, html, pubmed
 from .feed import parse_feed
 
 Parser = Callable[[SourceSpec, Fetched], list[ParsedItem]]
@@ -19,6 +19,7 @@ PARSERS: dict[str, Parser] = {
                                              spec.dayfirst()),
     "html": html.parse,
     "clinicaltrials": clinicaltrials.parse,
+    "ctis": ctis.parse,
     "pubmed": pubmed.parse,
 }
 

@@ -1,8 +1,8 @@
 """The repository: every SQL statement of the service lives in this package, one module per entity.
 
 ``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``reading`` (what
-pages and feeds read); subscribers and deliveries are in ``aggregator.store_mail``. Everything is re-exported
-here, so callers write ``store.upsert_items(...)``.
+pages and feeds read), ``trials`` (the read model of trials); subscribers and deliveries are in
+``aggregator.store_mail``. Everything is re-exported here, so callers write ``store.upsert_items(...)``.
 
 Functions take a ``Session`` and plain values or domain dataclasses; the caller owns the transaction.
 Writes are idempotent: polling the same items twice changes nothing, and a changed item is updated in place and
@@ -56,6 +56,7 @@ from .sources import (
     source_item_counts,
     sync_sources,
 )
+from .trials import record_rows, trial_events, trial_view, trial_views
 
 __all__ = [
     "change_marker",
@@ -97,4 +98,8 @@ __all__ = [
     "source_histories",
     "source_item_counts",
     "sync_sources",
+    "record_rows",
+    "trial_events",
+    "trial_view",
+    "trial_views",
 ]

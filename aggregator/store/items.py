@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, selectinload
 from ..domain import CleanItem
 from ..models import Item, ItemEvent, ItemTopic
 from ..stories import Candidate, Match, RecentPrimaries
-from ..trials import registry_nct_id, trial_changes
+from ..trial_diff import trial_changes
+from ..trials import registry_nct_id
 
 
 def key_hash(key: str) -> str:
@@ -125,16 +126,15 @@ def upsert_items(
             new_matches += bool(rows)
             continue
         if row.content_hash != item.content_hash or _facts_changed(row, item):
-            changes = trial_changes(row.extra, item.extra) if row.nct_id else []
+            changes = trial_changes(row.extra, item.extra) if _is_trial_record(row) else []
             sort_at = _sort_at(item, row.first_seen_at)
             _copy_fields(row, item)
             row.updated_at = now
             # A trial that starts recruiting is today's news: it moves to the top and stays there until the
             # next change, whatever else its record edits meanwhile.
-            row.sort_at = now if changes else max(sort_at, row.sort_at) if row.nct_id else sort_at
+            row.sort_at = now if changes else max(sort_at, row.sort_at) if _is_trial_record(row) else sort_at
             for change in changes:
-                add_event(session, row.id, now, f"trial-{change.fact}", change.summary,
-                          {"fact": change.fact, "before": change.before, "after": change.after})
+                add_event(session, row.id, now, f"trial-{change.fact}", change.summary, change.event_data())
             _replace_topics(row, rows)
             updated += 1
         else:
@@ -257,6 +257,11 @@ def events_for(session: Session, item_ids: Iterable[int]) -> dict[int, list[Item
     for event in session.scalars(query):
         result.setdefault(event.item_id, []).append(event)
     return result
+
+
+def _is_trial_record(row: Item) -> bool:
+    """A registry record: a ClinicalTrials.gov study (NCT id) or a CTIS trial (its snapshot names the registry)."""
+    return bool(row.nct_id) or isinstance((row.extra or {}).get("registry"), str)
 
 
 def _facts_changed(row: Item, item: CleanItem) -> bool:

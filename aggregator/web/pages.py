@@ -44,6 +44,14 @@ class ItemView:
     def sort_at(self) -> Any:
         return self.item.sort_at
 
+    @property
+    def updates(self) -> list[tuple[Any, list[str]]]:
+        """The events by the poll that recorded them, newest poll first, each poll's sentences as written."""
+        polls: dict[Any, list[str]] = {}
+        for event in self.events:
+            polls.setdefault(event.occurred_at, []).insert(0, event.summary)  # events come newest (last) first
+        return list(polls.items())
+
 
 _DATE_PROBLEM_WORDS = {
     "unreadable": "could not be read",
@@ -96,11 +104,20 @@ def _views(items: list[Item], also: dict[int, list[Item]], events: dict[int, lis
                 evidence=EVIDENCE_TYPES.get(item.evidence_type, item.evidence_type),
                 also=[(_also_label(item, dup), dup.link) for dup in also.get(item.id, [])],
                 why=_explain(item, names),
-                trials=tuple(linked_trials(f"{item.title} {item.summary_text}", item.nct_id, code_map or {})),
+                trials=_trials_of(item, code_map or {}),
                 events=tuple(events.get(item.id, ())),
             )
         )
     return views
+
+
+def _trials_of(item: Item, code_map: dict[str, list[str]]) -> tuple[str, ...]:
+    """The trials an item is about; a CTIS record is about its own trial (its page redirects to an NCT twin)."""
+    found = linked_trials(f"{item.title} {item.summary_text}", item.nct_id, code_map)
+    extra = item.extra or {}
+    if extra.get("registry") == "ctis" and isinstance(extra.get("registry_id"), str):
+        found.insert(0, extra["registry_id"])
+    return tuple(dict.fromkeys(found))
 
 
 def _feed_args(req: PageRequest) -> dict[str, Any]:

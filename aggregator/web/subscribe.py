@@ -23,12 +23,15 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from wtforms import SelectMultipleField, StringField, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import digest, services, store_mail, subscriptions
+from .. import digest, services, store, store_mail, subscriptions
+from ..countries import country_names
 from ..db import request_session
 from ..delivery import digest_links
 from ..errors import DeliveryError, InvalidLink
 from ..mailer import Outgoing, make_message_id, send_one
+from ..models import Subscriber
 from ..subscriptions import DEFAULT_TOPIC, InvalidAddress, Links, Tokens
+from ..trial_finder import find
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +122,22 @@ def _subscribe_form() -> SubscribeForm:
     return form
 
 
+def _requested_trials() -> list[str]:
+    """The trials a visitor came to follow (``/subscribe?trial=NCT…`` from a trial page, then the form's field)."""
+    return subscriptions.clean_trials(request.values.getlist("trial"))
+
+
 @bp.get("/subscribe")
 def subscribe_page() -> ResponseReturnValue:
-    return render_template("subscribe/form.html", form=_subscribe_form())
+    return render_template("subscribe/form.html", form=_subscribe_form(), trials=_requested_trials())
 
 
 @bp.post("/subscribe")
 def subscribe() -> ResponseReturnValue:
     form = _subscribe_form()
+    trials = _requested_trials()
     if not form.validate():
-        return render_template("subscribe/form.html", form=form), 400
+        return render_template("subscribe/form.html", form=form, trials=trials), 400
     limiter: RateLimiter = current_app.extensions[LIMITER]
     if not limiter.allow(request.remote_addr or "unknown"):
         return render_template("subscribe/message.html", title="Too many requests",
@@ -137,7 +146,7 @@ def subscribe() -> ResponseReturnValue:
     settings = services().settings
     session = request_session()
     topics = subscriptions.clean_topics(form.topics.data or [], list(services().topic_names))
-    outcome = subscriptions.request_subscription(session, form.email.data or "", topics, now())
+    outcome = subscriptions.request_subscription(session, form.email.data or "", topics, now(), trials)
     session.commit()
     subscriber = outcome.subscriber
     link_maker = links()
@@ -196,12 +205,24 @@ def _manage_form(selected: list[str]) -> TopicsForm:
     return form
 
 
+def _manage_page(subscriber: Subscriber, token: str, form: TopicsForm, saved: bool = False,
+                 trial_error: str | None = None, new_trial: str = "") -> str:
+    views = {view.key: view for view in store.trial_views(request_session())}
+    followed = []
+    for key in subscriber.trials or []:
+        view = views.get(key) or find(list(views.values()), key)
+        followed.append((key, view.title if view else None))
+    return render_template("subscribe/manage.html", form=form, subscriber=subscriber, token=token, saved=saved,
+                           followed=followed, countries=country_names(), trial_error=trial_error,
+                           new_trial=new_trial)
+
+
 @bp.get(subscriptions.MANAGE_PATH + "<token>")
 def manage(token: str) -> ResponseReturnValue:
     subscriber_id, email = tokens().read_list(token)
     subscriber = subscriptions.find(request_session(), subscriber_id, email)
-    return render_template("subscribe/manage.html", form=_manage_form(list(subscriber.topics or [])),
-                           subscriber=subscriber, token=token, saved=request.args.get("saved") == "1")
+    return _manage_page(subscriber, token, _manage_form(list(subscriber.topics or [])),
+                        saved=request.args.get("saved") == "1")
 
 
 @bp.post(subscriptions.MANAGE_PATH + "<token>")
@@ -214,11 +235,28 @@ def manage_save(token: str) -> ResponseReturnValue:
         subscriptions.resubscribe(session, subscriber_id, email, now())
         session.commit()
         return redirect(url_for("subscribe.manage", token=token, saved="1"), code=303)
+    if request.form.get("action") == "trials":
+        return _save_trial_alerts(subscriber, token, form)
     if not form.validate():
-        return render_template("subscribe/manage.html", form=form, subscriber=subscriber, token=token,
-                               saved=False), 400
+        return _manage_page(subscriber, token, form), 400
     topics = subscriptions.clean_topics(form.topics.data or [], list(services().topic_names))
     subscriptions.set_topics(session, subscriber_id, email, topics)
+    session.commit()
+    return redirect(url_for("subscribe.manage", token=token, saved="1"), code=303)
+
+
+def _save_trial_alerts(subscriber: Subscriber, token: str, form: TopicsForm) -> ResponseReturnValue:
+    """The manage page's trial form: the trials kept (ticked), one to add by number, and the reader's country."""
+    kept = subscriptions.clean_trials(request.form.getlist("trials"))
+    added = (request.form.get("add_trial") or "").strip()
+    if added:
+        try:
+            kept.append(subscriptions.trial_key(added))
+        except subscriptions.InvalidTrial as exc:
+            return _manage_page(subscriber, token, form, trial_error=str(exc), new_trial=added[:40]), 400
+    country = subscriptions.clean_country(request.form.get("country"), country_names())
+    session = request_session()
+    subscriptions.set_trial_alerts(session, subscriber.id, subscriber.email, subscriptions.clean_trials(kept), country)
     session.commit()
     return redirect(url_for("subscribe.manage", token=token, saved="1"), code=303)
 
