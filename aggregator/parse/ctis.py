@@ -17,12 +17,12 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..eligibility import ctis_age_range, ctis_sex, ms_forms
 from ..trial_record import EU_CT_NUMBER, Eligibility, Site, TrialSnapshot, car_targets, ctis_status, products
 from ..trials import find_nct_ids
+from .dates import parse_date
 from .feed import parse_feed
 
 _LINE = re.compile(r"<b>\s*([^<:]{2,60}?)\s*</b>\s*:?\s*(.*?)(?=<b>|$)", re.IGNORECASE | re.DOTALL)
@@ -60,14 +60,8 @@ def ctis_phases(text: str | None) -> tuple[str, ...]:
 
 def _day_first(text: str | None) -> str | None:
     """CTIS dates are day first (``09/07/2026``) → ISO ``2026-07-09``."""
-    match = re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*", text or "")
-    if not match:
-        return None
-    day, month, year = (int(g) for g in match.groups())
-    try:
-        return datetime(year, month, day, tzinfo=UTC).date().isoformat()
-    except ValueError:
-        return None
+    moment = parse_date(text, dayfirst=True)
+    return moment.date().isoformat() if moment else None
 
 
 def ctis_snapshot(number: str, title: str, description: str) -> TrialSnapshot:
@@ -112,4 +106,5 @@ def enrich(item: ParsedItem) -> ParsedItem:
 
 
 def parse(spec: SourceSpec, fetched: Fetched) -> list[ParsedItem]:
-    return [enrich(item) for item in parse_feed(fetched.body, fetched.final_url, fetched.content_type)]
+    return [enrich(item) for item in parse_feed(fetched.body, fetched.final_url, fetched.content_type, spec.zone(),
+                                                spec.dayfirst())]
