@@ -143,7 +143,8 @@ class Poller:
             return results
 
         workers = max(1, min(self.settings.poll_workers, len(groups)))
-        processes = self.settings.poll_parse_processes if len(ids) > 1 else 0
+        # Worker processes only where they can overlap with something: several sources, and never more than them.
+        processes = min(self.settings.poll_parse_processes, len(ids)) if len(ids) > 1 else 0
         with self.one_poll(processes), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
             futures = [pool.submit(run_group, group) for group in groups.values()]
             for future in as_completed(futures):

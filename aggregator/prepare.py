@@ -2,8 +2,9 @@
 
 These three stages are pure CPU work (feedparser, nh3, the topic rules) and hold the GIL, so fetch threads
 alone cannot use a second core. ``PreparePool`` runs them in forked worker processes
-(``POLL_PARSE_PROCESSES``); the poller's threads keep fetching and storing meanwhile. With 0 processes (the
-default) everything runs inline, exactly as before.
+(``POLL_PARSE_PROCESSES``, by default one per core on a machine with several); the poller's threads keep
+fetching and storing meanwhile. With 0 processes (one core, or a poll of one source) everything runs inline, with
+the same results.
 
 Workers are forked once, before the poll threads start, and inherit the classifier (nothing big is pickled but
 the fetched bytes and the prepared items). A worker that dies makes the pool fall back to inline work for the
