@@ -217,14 +217,14 @@ def run_ours_cli(job: dict[str, Any]) -> dict[str, Any]:
 
     app = build_app({**job, "settings": {}})  # migrates the database, as `make poll` does first
     env = {key: value for key, value in os.environ.items() if not key.startswith(("POLL_", "FETCH_"))}
-    env.update(DATABASE_URL=job["database_url"], FEEDS_FILE=job["feeds_file"], SECRET_KEY="bench")
+    env.update(DATABASE_URL=job["database_url"], FEEDS_FILE=job["feeds_file"], SECRET_KEY="bench")  # noqa: S106
     flask = str(Path(sys.executable).with_name("flask"))
     log_path = Path(job["workdir"]) / "flask-poll.log"
 
     def poll() -> int:
         with log_path.open("ab") as log:
-            proc = subprocess.run([flask, "--app", "aggregator", "poll", "--no-progress"], env=env, stdout=subprocess.PIPE,
-                                  stderr=log, check=False, cwd=ROOT)
+            proc = subprocess.run([flask, "--app", "aggregator", "poll", "--no-progress"], env=env,
+                                  stdout=subprocess.PIPE, stderr=log, check=False, cwd=ROOT)
         if proc.returncode != 0:
             raise RuntimeError(f"flask poll failed (exit {proc.returncode}); see {log_path}")
         last = proc.stdout.decode().strip().splitlines()[-1]  # "N source(s): X new, Y updated, ..."

@@ -149,8 +149,10 @@ def _rdf(feed: int, rng: random.Random, items: int, match_share: float) -> bytes
     seq = "".join(f'<rdf:li rdf:resource="{link}"/>\n' for link, _ in entries)
     head = (
         '<rdf:RDF xmlns:admin="http://webns.net/mvcb/" xmlns="http://purl.org/rss/1.0/" '
-        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:prism="http://purl.org/rss/1.0/modules/prism/" '
-        'xmlns:taxo="http://purl.org/rss/1.0/modules/taxonomy/" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:prism="http://purl.org/rss/1.0/modules/prism/" '
+        'xmlns:taxo="http://purl.org/rss/1.0/modules/taxonomy/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:syn="http://purl.org/rss/1.0/modules/syndication/">\n'
         f'<channel rdf:about="{base}">\n<title>medRxiv Subject Collection {feed}: Neurology</title>\n'
         f"<link>{base}</link>\n<description>\nThis feed contains articles for medRxiv Subject Collection\n"

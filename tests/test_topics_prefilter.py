@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from aggregator.topics import Document, TopicSet, load_topics
 from aggregator.topics.match import _near_literal
 from aggregator.topics.rules import literal_anchor
-from aggregator.topics.text import Folded, _fold_per_char, fold
+from aggregator.topics.text import Folded, _fold_per_char, fold, offset_map
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,6 +152,7 @@ def test_folding_matches_the_character_by_character_reference(text: str) -> None
     assert (folded.folded, folded.cased) == (reference_folded, reference_cased)
     offsets = folded.offsets()
     assert (offsets if offsets is not None else list(range(len(text) + 1))) == reference_offsets
+    assert offset_map(text) == reference_offsets  # the map built from the positions of the odd characters
     if folded.others is not None:  # what the scan of Chinese terms relies on
         assert set(folded.others) == {ch for ch in reference_folded if not ch.isascii()}
 
