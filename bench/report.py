@@ -83,12 +83,16 @@ def _poll_section(runs: list[PollRun], title: str) -> list[str]:
                 ratio = first["seconds"] / sqlite["seconds"]
                 targets.append(f"{ratio:.2f}× SQLite, ≤ 1.2×: {verdict(ratio <= 1.2)}")
             cpu_ratio = f"{first['cpu'] / base['cpu']:.2f}×" if base and base.get("cpu") else "–"
+            pss = first.get("peak_pss", 0)
+            pss_ratio = f"{pss / base['peak_pss']:.2f}×" if base and base.get("peak_pss") else "–"
             rows.append([label, f"{first['seconds']:.2f}", first["items"], _rate(first["items"], first["seconds"]),
-                         f"{first['peak_rss'] / MB:.0f}", f"{first.get('cpu', 0):.1f}", vs_base, cpu_ratio, vs_peer,
-                         "; ".join(targets) or "–"])
+                         f"{first['peak_rss'] / MB:.0f}", f"{pss / MB:.0f}", pss_ratio, f"{first.get('cpu', 0):.1f}",
+                         vs_base, cpu_ratio, vs_peer, "; ".join(targets) or "–"])
         out += ["**First poll** (empty database)", "",
-                table(["runner", "wall s", "items", "items/s", "peak RSS MB", "CPU s", "time ÷ baseline",
-                       "CPU ÷ baseline", "reader time ÷ this", "targets"], rows), ""]
+                table(["runner", "wall s", "items", "items/s", "peak RSS MB", "peak PSS MB", "PSS ÷ baseline",
+                       "CPU s", "time ÷ baseline", "CPU ÷ baseline", "reader time ÷ this", "targets"], rows), "",
+                "RSS sums each process of the tree; PSS counts a page shared by the poller and its forked parse "
+                "workers once in all (the memory they take from the machine).", ""]
         rows = []
         for label, result in run.results.items():
             first, second = result["first"], result["second"]
