@@ -11,8 +11,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask, current_app
-from flask_migrate import Migrate
+from flask.cli import ScriptInfo
 
 from . import db
 from .classify import Classifier
@@ -77,6 +78,55 @@ def compiled_topics(config_json: str) -> TopicSet:
         raise SourceConfigError(f"feeds.yaml topic rules: {exc}") from None
 
 
+class _LazyMigrate:
+    """Flask-Migrate's ``app.extensions["migrate"]`` until something uses it: only then is Flask-Migrate set up.
+
+    Importing Flask-Migrate imports alembic, which was half the start-up of every `flask` command (a poll, the
+    scheduler, a web worker; docs/benchmark.md, finding 8) though only `flask db` and ``flask_migrate.upgrade()``
+    need it. The first attribute read sets Flask-Migrate up as before (which replaces this object) and answers.
+    """
+
+    def __init__(self, app: Flask, database: db.Database) -> None:
+        self._app = app
+        self._database = database
+
+    def setup(self) -> Any:
+        from flask_migrate import Migrate
+
+        Migrate(self._app, self._database, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+        return self._app.extensions["migrate"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.setup(), name)
+
+
+class _LazyDbGroup(click.Group):
+    """The `flask db` command group: becomes Flask-Migrate's own (options, callback, commands) when used."""
+
+    def _load(self, ctx: click.Context) -> None:
+        if self.callback is not None:
+            return
+        from flask_migrate.cli import db as db_group
+
+        migrate = ctx.ensure_object(ScriptInfo).load_app().extensions.get("migrate")
+        if isinstance(migrate, _LazyMigrate):
+            migrate.setup()
+        self.params, self.callback, self.commands = db_group.params, db_group.callback, db_group.commands
+        self.help = db_group.help
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        self._load(ctx)
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(ctx)
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load(ctx)
+        return super().get_command(ctx, cmd_name)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings (defaults → environment → ``test_config``), database, catalog, blueprints, CLI.
 
@@ -111,7 +161,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_retrievers(settings)
 
     database = db.init_app(app, settings.database_url)
-    Migrate(app, database, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    app.extensions["migrate"] = _LazyMigrate(app, database)
+    app.cli.add_command(_LazyDbGroup("db", help="Database migrations (Flask-Migrate)."))
 
     from .web import init_app as init_web
 

@@ -41,6 +41,24 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _parse_processes(raw: str) -> int:
+    """``auto``: one worker per usable core when there are several (the poll's fetching and storing thread
+    waits on the network and the database most of the time), none on one core, where a worker could only take
+    turns with the process that feeds it."""
+    if raw.strip().lower() == "auto":
+        cores = usable_cores()
+        return cores if cores > 1 else 0
+    return _non_negative_int(raw)
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -174,11 +192,12 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "POLL_PARSE_PROCESSES",
         "poll_parse_processes",
-        "0",
-        _non_negative_int,
+        "auto",
+        _parse_processes,
         "Worker processes that parse, clean and classify during a poll of several sources, so a poll uses more "
-        "than one core (0: all in the polling process); forked by the first such poll and kept for the next. "
-        "The number of cores is a good value.",
+        "than one core; forked by the first such poll and kept for the next. auto: one per core when the machine "
+        "has several, 0 (all in the polling process) on one core. Never more than the sources polled; none for "
+        "one source.",
     ),
     Option(
         "POLL_LEASE_SECONDS",
@@ -325,7 +344,7 @@ class Settings:
     poll_interval: int = 3600
     poll_max_backoff: int = 24 * 3600
     poll_workers: int = 4
-    poll_parse_processes: int = 0
+    poll_parse_processes: int = 0  # from_env reads the default `auto` as the usable cores (0 on one core)
     topics_native: str = "auto"  # read and checked by aggregator.topics.native at import; here for the README table
     poll_lease_seconds: int = 600
     scheduler_tick_seconds: int = 30

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -34,6 +35,9 @@ from .errors import FetchError, HTTPStatusError, ParseError
 from .fetch import Fetcher, FetchLimits
 from .prepare import PreparePool, prepare
 from .sources import Catalog
+
+if TYPE_CHECKING:
+    from .models import Source
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +147,8 @@ class Poller:
             return results
 
         workers = max(1, min(self.settings.poll_workers, len(groups)))
-        processes = self.settings.poll_parse_processes if len(ids) > 1 else 0
+        # Worker processes only where they can overlap with something: several sources, and never more than them.
+        processes = min(self.settings.poll_parse_processes, len(ids)) if len(ids) > 1 else 0
         with self.one_poll(processes), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
             futures = [pool.submit(run_group, group) for group in groups.values()]
             for future in as_completed(futures):
@@ -214,22 +219,27 @@ class Poller:
 
     def _claim(self, spec: SourceSpec, due_only: bool = False) -> _SourceState | None:
         now = self.clock()
-        with self.database.session_scope() as session:
-            known = store.get_source(session, spec.id) is not None
-        if not known:
-            self.sync_sources()
-        with self.database.session_scope() as session:
-            lease = self.settings.poll_lease_seconds
-            if not store.claim_source(session, spec.id, self.owner, now, lease, due_only=due_only):
-                return None
-            source = store.get_source(session, spec.id)
-            assert source is not None
-            return _SourceState(
-                url=source.url,
-                conditional=Conditional(source.etag, source.last_modified),
-                error_count=source.error_count or 0,
-                boilerplate=frozenset(source.boilerplate or ()),
-            )
+        lease = self.settings.poll_lease_seconds
+        for attempt in (1, 2):
+            # One transaction in the usual case (the row exists and is free): a poll of 304s is mostly this.
+            with self.database.session_scope() as session:
+                claimed = store.claim_source(session, spec.id, self.owner, now, lease, due_only=due_only)
+                source = store.get_source(session, spec.id)
+                if claimed and source is not None:
+                    return self._state_of(source)
+            if source is not None or attempt == 2:
+                return None  # another poller holds it (or, with due_only, polled it a moment ago)
+            self.sync_sources()  # a source added to feeds.yaml since this poller synced: add its row, then claim
+        return None
+
+    @staticmethod
+    def _state_of(source: Source) -> _SourceState:
+        return _SourceState(
+            url=source.url,
+            conditional=Conditional(source.etag, source.last_modified),
+            error_count=source.error_count or 0,
+            boilerplate=frozenset(source.boilerplate or ()),
+        )
 
     def _fetcher(self) -> Fetcher:
         fetcher: Fetcher | None = getattr(self._local, "fetcher", None)

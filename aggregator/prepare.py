@@ -2,8 +2,9 @@
 
 These three stages are pure CPU work (feedparser, nh3, the topic rules) and hold the GIL, so fetch threads
 alone cannot use a second core. ``PreparePool`` runs them in forked worker processes
-(``POLL_PARSE_PROCESSES``); the poller's threads keep fetching and storing meanwhile. With 0 processes (the
-default) everything runs inline, exactly as before.
+(``POLL_PARSE_PROCESSES``, by default one per core on a machine with several); the poller's threads keep
+fetching and storing meanwhile. With 0 processes (one core, or a poll of one source) everything runs inline, with
+the same results.
 
 Workers are forked once, before the poll threads start, and inherit the classifier (nothing big is pickled but
 the fetched bytes and the prepared items). A worker that dies makes the pool fall back to inline work for the
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -69,11 +72,23 @@ def _log_date_problems(spec: SourceSpec, items: list[CleanItem]) -> None:
 
 
 _worker_classifier: Classifier | None = None
+ORPHAN_CHECK_SECONDS = 0.5
 
 
 def _init_worker(classifier: Classifier) -> None:
     global _worker_classifier
     _worker_classifier = classifier
+    # A poller killed outright (SIGKILL, the OOM killer) cannot stop its workers, and they would wait for work
+    # forever, holding their memory and the poller's stdout and stderr (so whoever waits for its output hangs).
+    # Each worker leaves on its own as soon as its parent is gone.
+    parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), name="orphan-check", daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _prepare_in_worker(spec: SourceSpec, fetched: Fetched, now: datetime,

@@ -14,10 +14,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aggregator.config import Settings
+
 from .classify import run_classify
 from .mail import run_email
 from .poll import OursVariant, postgres_problem, postgres_schema, run_polls
-from .report import Results, render
+from .report import POSTGRES_SUFFIX, Results, render
 from .serving import run_serving
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.md"
@@ -39,8 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--naive-seconds", type=float, default=20.0,
                         help="time budget of the naive classifier (its rate is taken over the items it did)")
     parser.add_argument("--subscribers", type=int, default=10_000)
-    parser.add_argument("--parse-processes", type=int, default=2,
-                        help="POLL_PARSE_PROCESSES of the pooled variant of our pipeline")
+    parser.add_argument("--parse-processes", type=int, default=0,
+                        help="also run our pipeline with this POLL_PARSE_PROCESSES (default 0: no such variant; "
+                             "ours runs with the shipped default, auto, and with 0)")
+    parser.add_argument("--corpora", default="bench,real",
+                        help="which corpora to poll: bench (corpus.py), real (corpus_real.py, shaped like real feeds)")
+    parser.add_argument("--no-cli", action="store_true",
+                        help="skip the runs of the whole `flask --app aggregator poll` command")
     parser.add_argument("--sections", default="poll,serve,classify,email")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL even when it answers")
     parser.add_argument("--profile", action="store_true",
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     results = Results(started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), options={
         "feeds": "/".join(map(str, args.feeds)), "items per feed": args.items_per_feed, "workers": args.workers,
         "stored items": "/".join(map(str, args.serve_items)), "classify items": args.classify_items,
-        "subscribers": args.subscribers, "POLL_PARSE_PROCESSES (pooled variant)": args.parse_processes,
+        "subscribers": args.subscribers, "corpora": args.corpora,
+        "POLL_PARSE_PROCESSES (shipped default)": f"auto = {Settings.from_env({}).poll_parse_processes} here",
     })
 
     def log(message: str) -> None:
@@ -80,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     pg_problem = "skipped (--no-postgres)" if args.no_postgres else postgres_problem()
     if pg_problem:
         results.notes.append(f"PostgreSQL sections skipped: {pg_problem}.")
+    # "ours": Poller.poll_many with the shipped settings (POLL_PARSE_PROCESSES=auto); the CLI variant is the whole
+    # `flask poll` command a user runs (start-up and table included); "no parse processes" is what one core gets.
     variants = [OursVariant("ours", {})]
+    if not args.no_cli:
+        variants.append(OursVariant("ours: flask poll command", {}, cli=True))
+    variants.append(OursVariant("ours, no parse processes", {"poll_parse_processes": 0}))
     if args.parse_processes > 0:
         variants.append(OursVariant(f"ours, {args.parse_processes} parse processes",
                                     {"poll_parse_processes": args.parse_processes}))
@@ -91,15 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         results.classify = run_classify(args.classify_items, args.naive_seconds)
         checkpoint()
     if "poll" in sections:
-        for feeds in args.feeds:
-            run_variants = list(variants)
-            if not pg_problem and feeds == max(args.feeds):
-                best = variants[-1]
-                run_variants.append(OursVariant(best.label + ", PostgreSQL", best.settings, postgres=True))
-            profile_dir = args.out.parent if args.profile and feeds == max(args.feeds) else None
-            results.polls.append(run_polls(feeds, args.items_per_feed, args.workers, run_variants,
-                                           profile_dir=profile_dir, log=log))
-            checkpoint()
+        for corpus in [c.strip() for c in args.corpora.split(",") if c.strip()]:
+            for feeds in args.feeds:
+                run_variants = list(variants)
+                if not pg_problem and feeds == max(args.feeds):
+                    run_variants.append(OursVariant("ours" + POSTGRES_SUFFIX, {}, postgres=True))
+                profile_dir = args.out.parent if args.profile and feeds == max(args.feeds) else None
+                results.polls.append(run_polls(feeds, args.items_per_feed, args.workers, run_variants,
+                                               profile_dir=profile_dir, log=log, corpus=corpus))
+                checkpoint()
     if "serve" in sections:
         import tempfile
 

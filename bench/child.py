@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _tree(pid: int) -> list[int]:
@@ -47,28 +48,51 @@ def tree_rss_bytes(pid: int | None = None) -> int:
     return total
 
 
+def tree_pss_bytes(pid: int | None = None) -> int:
+    """Proportional memory of a process and its descendants: a page shared by n of them counts 1/n in each.
+    Forked parse workers share most of their pages with the poller, which a sum of RSS counts once per process."""
+    total = 0
+    for p in _tree(pid or os.getpid()):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 class PeakRSS:
-    """Samples the process tree's RSS every 20 ms while it is entered."""
+    """Samples the process tree's RSS (every 20 ms) and PSS (every 100 ms) while it is entered."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self, pss: bool) -> None:
+        self.peak = max(self.peak, tree_rss_bytes())
+        if pss:
+            self.peak_pss = max(self.peak_pss, tree_pss_bytes())
+
     def _run(self) -> None:
+        tick = 0
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes())
+            self._sample(tick % 5 == 0)
+            tick += 1
             self._stop.wait(0.02)
 
     def __enter__(self) -> PeakRSS:
-        self.peak = tree_rss_bytes()
+        self._sample(True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, tree_rss_bytes())
+        self._sample(True)
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -104,7 +128,7 @@ def timed(fn: Callable[[], int]) -> dict[str, Any]:
         items = fn()
         seconds = time.perf_counter() - started
         cpu = _cpu() - cpu
-    return {"seconds": seconds, "cpu": cpu, "items": items, "peak_rss": rss.peak}
+    return {"seconds": seconds, "cpu": cpu, "items": items, "peak_rss": rss.peak, "peak_pss": rss.peak_pss}
 
 
 # ------------------------------------------------------------------------------------------------ runners
@@ -205,6 +229,39 @@ def run_ours(job: dict[str, Any]) -> dict[str, Any]:
     return {"first": first, "second": second}
 
 
+def run_ours_cli(job: dict[str, Any]) -> dict[str, Any]:
+    """The whole `flask --app aggregator poll` command, twice, as a user runs it after `make db-upgrade`: a fresh
+    process each time (start-up, compiling the topic rules, syncing the sources, the poll, the table), with the
+    settings `make run` gives (the environment's defaults; only the database and the feeds file are set). Its
+    log (INFO, two lines per source) goes to a file."""
+    import subprocess
+
+    from aggregator import store
+
+    app = build_app({**job, "settings": {}})  # migrates the database, as `make poll` does first
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("POLL_", "FETCH_"))}
+    env.update(DATABASE_URL=job["database_url"], FEEDS_FILE=job["feeds_file"], SECRET_KEY="bench")  # noqa: S106
+    flask = str(Path(sys.executable).with_name("flask"))
+    log_path = Path(job["workdir"]) / "flask-poll.log"
+
+    def poll() -> int:
+        with log_path.open("ab") as log:
+            proc = subprocess.run([flask, "--app", "aggregator", "poll", "--no-progress"], env=env,
+                                  stdout=subprocess.PIPE, stderr=log, check=False, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"flask poll failed (exit {proc.returncode}); see {log_path}")
+        last = proc.stdout.decode().strip().splitlines()[-1]  # "N source(s): X new, Y updated, ..."
+        return int(last.split(": ", 1)[1].split(" new", 1)[0])
+
+    first, second = timed(poll), timed(poll)
+    with app.app_context():
+        from aggregator.db import get_database
+
+        with get_database().session_scope() as session:
+            first["stored"] = store.count_items(session)
+    return {"first": first, "second": second}
+
+
 def run_ours_profiled(job: dict[str, Any]) -> dict[str, Any]:
     """The first poll, one source after another on the main thread, under pyinstrument (which samples only the
     thread that started it): where the time of our pipeline goes, stage by stage. Inside ``one_poll``, as in
@@ -228,7 +285,8 @@ def run_ours_profiled(job: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-RUNNERS = {"baseline": run_baseline, "reader": run_reader, "ours": run_ours, "ours-profile": run_ours_profiled}
+RUNNERS = {"baseline": run_baseline, "reader": run_reader, "ours": run_ours, "ours-cli": run_ours_cli,
+           "ours-profile": run_ours_profiled}
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .corpus import make_corpus
+from .corpus_real import make_real_corpus
 from .server import CorpusServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ class PollRun:
     feeds: int
     items_per_feed: int
     workers: int
+    corpus: str = "bench"  # "bench" (corpus.py) or "real" (corpus_real.py: shaped like real feeds)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # runner label → {"first": …, "second": …}
     second_poll_requests: dict[str, dict[str, int]] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
@@ -93,6 +95,10 @@ class OursVariant:
     label: str
     settings: dict[str, Any]
     postgres: bool = False
+    cli: bool = False  # the whole `flask --app aggregator poll` command, as `make poll` runs it
+
+
+CORPORA = {"bench": make_corpus, "real": make_real_corpus}
 
 
 def run_polls(
@@ -103,9 +109,10 @@ def run_polls(
     peers: bool = True,
     profile_dir: Path | None = None,
     log: Any = print,
+    corpus: str = "bench",
 ) -> PollRun:
-    docs = make_corpus(feeds, items_per_feed)
-    run = PollRun(feeds=feeds, items_per_feed=items_per_feed, workers=workers)
+    docs = CORPORA[corpus](feeds, items_per_feed)
+    run = PollRun(feeds=feeds, items_per_feed=items_per_feed, workers=workers, corpus=corpus)
     server = CorpusServer(docs, hosts=max(workers * 2, 2)).start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
@@ -117,10 +124,11 @@ def run_polls(
                 jobs.append(("baseline", {**base, "runner": "baseline"}, False))
                 jobs.append(("reader", {**base, "runner": "reader"}, False))
             for variant in variants:
-                jobs.append((variant.label, {**base, "runner": "ours", "feeds_file": str(feeds_file),
-                                             "settings": variant.settings}, variant.postgres))
+                jobs.append((variant.label, {**base, "runner": "ours-cli" if variant.cli else "ours",
+                                             "feeds_file": str(feeds_file), "settings": variant.settings},
+                             variant.postgres))
             for label, job, postgres in jobs:
-                log(f"  poll {feeds}×{items_per_feed}: {label} …")
+                log(f"  poll {feeds}×{items_per_feed} ({corpus} corpus): {label} …")
                 job_dir = work / label.replace(" ", "_").replace("/", "_")
                 job_dir.mkdir()
                 job["workdir"] = str(job_dir)
@@ -144,7 +152,7 @@ def run_polls(
                 # pyinstrument samples one thread: the first 50 feeds, one after another on the main thread.
                 log(f"  poll {feeds}×{items_per_feed}: profiling ours …")
                 sample = write_feeds_file(work / "profile-feeds.yaml", server.urls[:50])
-                path = profile_dir / f"profile-poll-{feeds}.txt"
+                path = profile_dir / f"profile-poll-{corpus}-{feeds}.txt"
                 run_child({**base, "runner": "ours-profile", "feeds_file": str(sample), "profile": str(path),
                            "database_url": f"sqlite:///{work / 'profile.db'}"})
                 run.profiles["ours"] = str(path)

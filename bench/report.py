@@ -56,10 +56,15 @@ def _rate(items: int, seconds: float) -> str:
     return f"{items / seconds:,.0f}" if seconds else "–"
 
 
+CORPUS_NAMES = {"bench": "bench corpus", "real": "corpus shaped like real feeds"}
+POSTGRES_SUFFIX = ", PostgreSQL"
+
+
 def _poll_section(runs: list[PollRun], title: str) -> list[str]:
     out = [f"## {title}", ""]
     for run in runs:
-        out.append(f"### {run.feeds} feeds × {run.items_per_feed} items, {run.workers} concurrent fetches")
+        corpus = CORPUS_NAMES.get(run.corpus, run.corpus)
+        out.append(f"### {run.feeds} feeds × {run.items_per_feed} items, {corpus}, {run.workers} concurrent fetches")
         out.append("")
         base = run.results.get("baseline", {}).get("first")
         peer = run.results.get("reader", {}).get("first")
@@ -73,13 +78,21 @@ def _poll_section(runs: list[PollRun], title: str) -> list[str]:
                 targets.append(f"≤ baseline: {verdict(first['seconds'] <= base['seconds'])}")
             if label.startswith("ours") and peer:
                 targets.append(f"≥ 1.6× reader: {verdict(peer['seconds'] / first['seconds'] >= 1.6)}")
+            sqlite = run.results.get(label.removesuffix(POSTGRES_SUFFIX), {}).get("first")
+            if label.endswith(POSTGRES_SUFFIX) and sqlite:
+                ratio = first["seconds"] / sqlite["seconds"]
+                targets.append(f"{ratio:.2f}× SQLite, ≤ 1.2×: {verdict(ratio <= 1.2)}")
             cpu_ratio = f"{first['cpu'] / base['cpu']:.2f}×" if base and base.get("cpu") else "–"
+            pss = first.get("peak_pss", 0)
+            pss_ratio = f"{pss / base['peak_pss']:.2f}×" if base and base.get("peak_pss") else "–"
             rows.append([label, f"{first['seconds']:.2f}", first["items"], _rate(first["items"], first["seconds"]),
-                         f"{first['peak_rss'] / MB:.0f}", f"{first.get('cpu', 0):.1f}", vs_base, cpu_ratio, vs_peer,
-                         "; ".join(targets) or "–"])
+                         f"{first['peak_rss'] / MB:.0f}", f"{pss / MB:.0f}", pss_ratio, f"{first.get('cpu', 0):.1f}",
+                         vs_base, cpu_ratio, vs_peer, "; ".join(targets) or "–"])
         out += ["**First poll** (empty database)", "",
-                table(["runner", "wall s", "items", "items/s", "peak RSS MB", "CPU s", "time ÷ baseline",
-                       "CPU ÷ baseline", "reader time ÷ this", "targets"], rows), ""]
+                table(["runner", "wall s", "items", "items/s", "peak RSS MB", "peak PSS MB", "PSS ÷ baseline",
+                       "CPU s", "time ÷ baseline", "CPU ÷ baseline", "reader time ÷ this", "targets"], rows), "",
+                "RSS sums each process of the tree; PSS counts a page shared by the poller and its forked parse "
+                "workers once in all (the memory they take from the machine).", ""]
         rows = []
         for label, result in run.results.items():
             first, second = result["first"], result["second"]
@@ -102,7 +115,7 @@ def _poll_section(runs: list[PollRun], title: str) -> list[str]:
 def _scaling_section(runs: list[PollRun]) -> list[str]:
     if len(runs) < 2:
         return []
-    out = ["## How time and memory grow (first poll)", ""]
+    out = [f"## How time and memory grow (first poll, {CORPUS_NAMES.get(runs[0].corpus, runs[0].corpus)})", ""]
     labels = [label for label in runs[0].results if label.startswith("ours") or label in {"baseline", "reader"}]
     rows = []
     smallest = runs[0]
@@ -237,8 +250,9 @@ def render(results: Results) -> str:
         "to another machine. How to run and what was found: docs/benchmark.md.",
         "",
     ]
-    out += _poll_section(results.polls, "Polling (SQLite)")
-    out += _scaling_section(results.polls)
+    out += _poll_section(results.polls, "Polling")
+    for corpus in dict.fromkeys(run.corpus for run in results.polls):
+        out += _scaling_section([run for run in results.polls if run.corpus == corpus])
     if results.postgres_polls:
         out += _poll_section(results.postgres_polls, "Polling (PostgreSQL)")
     out += _serving_section(results.serving)

@@ -144,6 +144,10 @@ def make_app(database_url: str, feeds_file: Path, **overrides: Any) -> Flask:
         "secret_key": "test-secret",
         "base_url": "http://aggregator.test",
         "TESTING": True,
+        # Parsing in this process, whatever the machine's cores (the shipped default, `auto`, forks a worker per
+        # core): tests read the stages' log records and replace stages; tests/test_prepare_pool.py checks that a
+        # poll with workers stores exactly what an inline one does.
+        "poll_parse_processes": 0,
         **overrides,
     }
     app = create_app(config)

@@ -71,3 +71,23 @@ def test_a_misspelt_setting_is_refused(tmp_path: object) -> None:
 
     with pytest.raises(ConfigError, match="Unknown setting.*page_sise"):
         create_app({"page_sise": 5})
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 0), (2, 2), (4, 4)])
+def test_parse_processes_default_to_one_per_core_and_none_on_one_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    assert Settings.from_env({}).poll_parse_processes == expected
+    assert Settings.from_env({"POLL_PARSE_PROCESSES": "AUTO"}).poll_parse_processes == expected
+    assert Settings.from_env({"POLL_PARSE_PROCESSES": "0"}).poll_parse_processes == 0
+    assert Settings.from_env({"POLL_PARSE_PROCESSES": "3"}).poll_parse_processes == 3
+
+
+def test_parse_processes_must_be_auto_or_a_count() -> None:
+    with pytest.raises(ConfigError, match="POLL_PARSE_PROCESSES"):
+        Settings.from_env({"POLL_PARSE_PROCESSES": "-1"})
+    with pytest.raises(ConfigError, match="POLL_PARSE_PROCESSES"):
+        Settings.from_env({"POLL_PARSE_PROCESSES": "lots"})

@@ -144,3 +144,44 @@ def test_workers_are_forked_once_for_the_polls_of_one_poller_and_again_after_one
     finally:
         polling.shutdown()
     assert polling._kept_pool is None
+
+
+_KEEPS_A_POOL = """
+import sys, time
+from aggregator.classify import Classifier
+from aggregator.prepare import PreparePool
+from aggregator.topics import load_topics
+from tests.conftest import topics_config
+pool = PreparePool(Classifier(load_topics(topics_config())), 2)
+print(*pool._pool._processes, flush=True)  # the worker pids
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent (now init) has not collected it yet
+
+
+def test_workers_leave_when_their_poller_is_killed_outright() -> None:
+    """SIGKILL (or the OOM killer) gives the poller no chance to stop its workers: they must not linger, holding
+    memory and the poller's output pipes (whoever reads its output would wait for ever)."""
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen([sys.executable, "-c", _KEEPS_A_POOL], stdout=subprocess.PIPE, cwd=root) as poller_process:
+        assert poller_process.stdout is not None
+        workers = [int(pid) for pid in poller_process.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+        poller_process.send_signal(signal.SIGKILL)
+        poller_process.wait()
+        deadline = time.monotonic() + 60  # a liveness bound, not a speed goal: they leave within a second or so
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "parse workers outlived their killed poller"
+        assert poller_process.stdout.read() == b""  # EOF: no worker holds the pipe open any more

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from aggregator.topics import Document, TopicSet, load_topics
 from aggregator.topics.match import _near_literal
 from aggregator.topics.rules import literal_anchor
-from aggregator.topics.text import Folded, _fold_per_char, fold
+from aggregator.topics.text import Folded, _fold_per_char, fold, offset_map
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,6 +152,7 @@ def test_folding_matches_the_character_by_character_reference(text: str) -> None
     assert (folded.folded, folded.cased) == (reference_folded, reference_cased)
     offsets = folded.offsets()
     assert (offsets if offsets is not None else list(range(len(text) + 1))) == reference_offsets
+    assert offset_map(text) == reference_offsets  # the map built from the positions of the odd characters
     if folded.others is not None:  # what the scan of Chinese terms relies on
         assert set(folded.others) == {ch for ch in reference_folded if not ch.isascii()}
 
@@ -193,3 +194,27 @@ def test_a_topic_set_survives_pickling(fast: TopicSet) -> None:
     copy = pickle.loads(pickle.dumps(fast))
     for doc in eval_docs()[:80]:
         assert outcome(copy, doc) == outcome(fast, doc)
+
+
+# --- the any-case regexes of ASCII text -------------------------------------------------------
+
+_ascii_only_text = st.lists(
+    st.tuples(_word, st.sampled_from([" ", "-", "", ". ", "(", "/", "_", "\n", "'s ", "9", "x"])), max_size=12
+).map(lambda parts: "".join(w + g for w, g in parts)).filter(str.isascii)
+
+
+@_PROPS
+@given(text=_ascii_only_text)
+def test_any_case_regexes_on_ascii_text_match_the_folded_regexes_on_its_lower_case(fast: TopicSet, text: str) -> None:
+    """``Group.rx_any_case`` (case ignored, an ASCII word-boundary class) runs on ASCII text as it is; it must
+    find exactly what ``Group.rx`` (the full boundary class) finds in the lower-cased text, at every offset."""
+    assert fast._prefilter is not None
+    lower = text.lower()
+    for group in fast._prefilter.groups:
+        if group.cased:
+            assert group.rx_any_case is group.rx
+            continue
+        # where the prefilter runs them: word starts ("_" and digits are word characters: "_car" is no "car")
+        for start in (i for i in range(len(text)) if i == 0 or not text[i - 1].isalpha()):
+            a, b = group.rx_any_case.match(text, start), group.rx.match(lower, start)
+            assert (a and (a.span(), a.lastindex)) == (b and (b.span(), b.lastindex)), (group.pattern, text, start)

@@ -38,6 +38,7 @@ from .text import Folded, fold_term
 __all__ = ["Group", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
 
 _TERMINAL = ""  # trie key for "a term ends here"
+_ASCII_WORD_CHAR = "[0-9A-Za-z_]"  # WORD_CHAR on ASCII text (where the CJK it leaves out cannot occur)
 
 # Every ASCII character that is not a letter or digit becomes a space, and A-Z become a-z: the text's words
 # are then exactly the runs between spaces, and " car " finds "car" as a whole word, in folded and in cased
@@ -83,7 +84,7 @@ class Group:
     """The terms sharing one group key (the beginning of their first word), compiled to one regex (a trie)
     that starts with their common literal prefix; it is run anchored where the automaton found the key."""
 
-    __slots__ = ("rx", "rx_any_case", "entries", "cased", "lists", "word_start")
+    __slots__ = ("pattern", "_rx", "_rx_any_case", "entries", "cased", "lists", "word_start")
 
     def __init__(self, items: list[tuple[tuple[str, ...], int]], cased: bool, lists: frozenset[str]) -> None:
         self.cased = cased
@@ -118,10 +119,34 @@ class Group:
                 for atoms, _ in longest_first
             ) + ")"
             self.entries = [entry for _, entry in longest_first]
-        self.rx = re.compile(pattern)
-        # the same terms, case ignored, for ASCII text matched as it is (``Folded.lower_of_cased``): for ASCII,
-        # ignoring case is the same as lower-casing the text first
-        self.rx_any_case = self.rx if cased else re.compile(pattern, re.IGNORECASE)
+        # Compiled when first needed (``rx``, ``rx_any_case``): a text of one language reaches few of the
+        # hundreds of groups, and compiling them all took most of the start-up of every `flask` command
+        # (docs/benchmark.md, finding 8).
+        self.pattern = pattern
+        self._rx: re.Pattern[str] | None = None
+        self._rx_any_case: re.Pattern[str] | None = None
+
+    @property
+    def rx(self) -> re.Pattern[str]:
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(self.pattern)
+        return rx
+
+    @property
+    def rx_any_case(self) -> re.Pattern[str]:
+        """The same terms, case ignored, for ASCII text matched as it is (``Folded.lower_of_cased``): for ASCII,
+        ignoring case is the same as lower-casing the text first.
+
+        Its word-boundary class is the ASCII one: on ASCII text, a non-CJK word character is a letter, a digit or
+        "_", and nothing else; Python's compiler visits every code point of the full class's CJK ranges (and
+        case-folds each when ignoring case), 5-15 ms per class, several classes per group."""
+        if self.cased:
+            return self.rx
+        rx = self._rx_any_case
+        if rx is None:
+            rx = self._rx_any_case = re.compile(self.pattern.replace(WORD_CHAR, _ASCII_WORD_CHAR), re.IGNORECASE)
+        return rx
 
 
 _K = 7  # a group's key: the first word of its terms, cut to this many letters
@@ -187,14 +212,24 @@ class Prefilter:
         for group in groups:
             self._shared_terms = self._shared_terms or not entries_seen.isdisjoint(group.entries)
             entries_seen.update(group.entries)
-        # what the hot loop needs of each group, unpacked once
+        # what the hot loop needs of each group, unpacked once: the bound ``match`` of its regex, filled in
+        # by ``_matcher`` the first time the group is a candidate (None until then)
         self._matchers: list[tuple[Any, bool, list[int]] | None] = [
-            (group.rx.match, group.cased, group.entries) if group.word_start else None for group in groups
+            (None, group.cased, group.entries) if group.word_start else None for group in groups
         ]
         # the same for ASCII text matched as it is, case-insensitive groups ignoring case
         self._matchers_any_case: list[tuple[Any, bool, list[int]] | None] = [
-            (group.rx_any_case.match, group.cased, group.entries) if group.word_start else None for group in groups
+            (None, group.cased, group.entries) if group.word_start else None for group in groups
         ]
+
+    def _matcher(self, gid: int, any_case: bool) -> tuple[Any, bool, list[int]]:
+        """The group's regex, compiled now that it is needed, put in place for the next texts."""
+        group = self.groups[gid]
+        rx = group.rx_any_case if any_case else group.rx
+        matcher = (rx.match, group.cased, group.entries)
+        # A list item is replaced atomically: two threads compiling the same group at once both store the same.
+        (self._matchers_any_case if any_case else self._matchers)[gid] = matcher
+        return matcher
 
     @staticmethod
     def _build_automaton(keys: list[str]) -> Any:
@@ -253,6 +288,8 @@ class Prefilter:
             if matcher is None:
                 continue  # unanchored: searched below
             match, cased, entries = matcher
+            if match is None:
+                match, cased, entries = self._matcher(gid, any_case)
             m = match(cased_text if cased else folded, start)
             if m is not None:
                 end = last_end[gid] = m.end()
