@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from . import errors, feeds, insights, pages, subscribe, trials
+from . import errors, feeds, insights, pages, proxy, subscribe, trials
 from .render import register_filters
 
 # No inline script or style anywhere: the strict policy below is what keeps a feed's content inert.
@@ -33,3 +33,4 @@ def init_app(app: Flask) -> None:
     subscribe.init_app(app)  # the subscribe blueprint and CSRF protection of every form
     register_filters(app)
     app.after_request(_security_headers)
+    proxy.init_app(app, app.extensions["aggregator"].settings.trusted_proxies)
