@@ -27,6 +27,7 @@ from .items import (
     story_key_of,
     upsert_items,
 )
+from .paging import item_by_id, items_after
 from .reading import (
     ItemFilter,
     _filtered,
@@ -75,6 +76,8 @@ __all__ = [
     "story_key_of",
     "upsert_items",
     "ItemFilter",
+    "item_by_id",
+    "items_after",
     "_filtered",
     "also_reported",
     "count_matching",
