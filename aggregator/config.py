@@ -222,7 +222,7 @@ OPTIONS: tuple[Option, ...] = (
         "lock for this long (on PostgreSQL the lock dies with its process at once).",
     ),
     Option("PAGE_SIZE", "page_size", "25", _positive_int, "Items per page on the web page."),
-    Option("FEED_SIZE", "feed_size", "50", _positive_int, "Items in /feed.xml and /feed.atom."),
+    Option("FEED_SIZE", "feed_size", "50", _positive_int, "Items in /feed.xml, /feed.atom and /feed.json."),
     Option(
         "SMTP_HOST",
         "smtp_host",

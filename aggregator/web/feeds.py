@@ -14,7 +14,7 @@ from .. import services, store
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item
-from ..syndication import FeedMeta, render_atom, render_rss
+from ..syndication import FeedMeta, render_atom, render_json_feed, render_rss
 from .conditional import conditional
 from .derived import derived
 from .params import PageRequest, parse_page_request
@@ -72,3 +72,8 @@ def rss() -> ResponseReturnValue:
 @bp.get("/feed.atom")
 def atom() -> ResponseReturnValue:
     return _serve("atom", render_atom, "application/atom+xml")
+
+
+@bp.get("/feed.json")
+def json_feed() -> ResponseReturnValue:
+    return _serve("json_feed", render_json_feed, "application/feed+json")
