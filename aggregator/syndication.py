@@ -58,8 +58,10 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
     generator.title(meta.title)
     generator.subtitle(meta.description)
     generator.description(meta.description)
-    generator.link(href=meta.page_url, rel="alternate")
+    # feedgen makes the last link added the RSS channel's <link>, which must be the page (RSS 2.0: "the URL to the
+    # HTML website"), not the feed itself: self first.
     generator.link(href=meta.self_url, rel="self")
+    generator.link(href=meta.page_url, rel="alternate")
     generator.language("en")
     generator.generator("CAR T & MS Research Aggregator")
     if meta.updated:
@@ -165,8 +167,10 @@ def render_trial_feed(meta: FeedMeta, entries: Sequence[TrialFeedEntry], atom: b
     generator.title(meta.title)
     generator.subtitle(meta.description)
     generator.description(meta.description)
-    generator.link(href=meta.page_url, rel="alternate")
+    # feedgen makes the last link added the RSS channel's <link>, which must be the page (RSS 2.0: "the URL to the
+    # HTML website"), not the feed itself: self first.
     generator.link(href=meta.self_url, rel="self")
+    generator.link(href=meta.page_url, rel="alternate")
     generator.language("en")
     generator.generator("CAR T & MS Research Aggregator")
     generator.author(name="CAR T & MS Research")  # Atom wants an author for the feed or every entry

@@ -55,6 +55,7 @@ def test_json_feed_has_the_rss_items_and_ids_for_the_same_parameters(site: Flask
         check_json_feed(document)
         parsed = feedparser.parse(client.get("/feed.xml" + query).data)
         assert [e["id"] for e in document["items"]] == [e.id for e in parsed.entries]
+        assert parsed.feed.link == document["home_page_url"]  # the RSS channel's <link> is the page, not the feed
         assert [e["title"] for e in document["items"]] == [e.title for e in parsed.entries]
         assert document["feed_url"] == "http://aggregator.test/feed.json" + query
         assert document["home_page_url"] == "http://aggregator.test/" + query
