@@ -35,6 +35,11 @@ def item_guid(base_url: str, item: Item) -> str:
     return f"tag:{host},2026:item/{item.id}"
 
 
+def item_link(base_url: str, item: Item) -> str | None:
+    """Where an item's entry links: its own link, or its page on this site once that link answered 404/410."""
+    return f"{base_url}/items/{item.id}" if item.link_gone else item.link
+
+
 def _source_of(meta: FeedMeta, item: Item) -> tuple[str, str | None]:
     """(name, homepage) of an item's source: feeds.yaml's today, else what was stored."""
     listed = meta.sources.get(item.source_id)
@@ -73,8 +78,9 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
         entry.id(item_guid(meta.base_url, item))
         entry.guid(item_guid(meta.base_url, item), permalink=False)
         entry.title(item.title)
-        if item.link:
-            entry.link(href=item.link, rel="alternate")
+        link = item_link(meta.base_url, item)
+        if link:
+            entry.link(href=link, rel="alternate")
         summary = _summary_html(item, notes)
         entry.description(summary or item.title)
         entry.summary(summary or item.title, type="html")
@@ -121,7 +127,7 @@ def render_json_feed(meta: FeedMeta, items: Sequence[Item], topic_names: dict[st
         summary = _summary_html(item, notes)
         entry: dict[str, object] = {
             "id": item_guid(meta.base_url, item),
-            "url": item.link or meta.page_url,
+            "url": item_link(meta.base_url, item) or meta.page_url,
             "title": item.title,
             "content_html": nh3.clean(summary) if summary else html.escape(item.title),
             "date_published": _rfc3339(item.sort_at),

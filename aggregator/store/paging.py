@@ -39,3 +39,20 @@ def item_by_id(session: Session, item_id: int) -> Item | None:
     """One item with its topics and source (the permalink page; a duplicate too, which names its primary)."""
     return session.scalars(select(Item).where(Item.id == item_id)
                            .options(selectinload(Item.topics), selectinload(Item.source))).first()
+
+
+def mark_link_gone(session: Session, item_id: int, status: int, seen_at: datetime) -> bool:
+    """Record that ``item_id``'s own link answered ``status`` (404 or 410); False if there is no such item.
+
+    Feeds and emails then link to the item's permalink page. The item's ``updated_at`` moves, so feed ETags
+    change and readers fetch the new link.
+    """
+    if status not in (404, 410):
+        raise ValueError(f"a gone link answers 404 or 410, not {status}")
+    item = session.get(Item, item_id)
+    if item is None:
+        return False
+    if item.link_gone != status:
+        item.link_gone, item.link_gone_at = status, seen_at
+        item.updated_at = max(item.updated_at, seen_at)
+    return True
