@@ -72,7 +72,7 @@ def items() -> ResponseReturnValue:
             for item in page
         ]
         cursor = api_data.encode_cursor(_secret(), page[-1]) if more and page else None
-        args = {key: value for key, value in request.args.items() if key != "cursor" and value}
+        args: dict[str, Any] = {key: value for key, value in request.args.items() if key != "cursor" and value}
         return _json({
             "items": documents,
             "next_cursor": cursor,
