@@ -27,6 +27,7 @@ from .items import (
     story_key_of,
     upsert_items,
 )
+from .links import LinkToCheck, links_to_check, record_link_check
 from .paging import item_by_id, items_after, mark_link_gone
 from .reading import (
     ItemFilter,
@@ -79,6 +80,9 @@ __all__ = [
     "item_by_id",
     "items_after",
     "mark_link_gone",
+    "LinkToCheck",
+    "links_to_check",
+    "record_link_check",
     "_filtered",
     "also_reported",
     "count_matching",

@@ -1,5 +1,5 @@
 """item.link_gone and item.link_gone_at: the item's own link answered 404 or 410, so feeds and emails link to its
-permalink page (/items/<id>) instead.
+permalink page (/items/<id>) instead; item.link_checked_at: when the link checker last tried it.
 
 Revision ID: 0017_item_link_gone
 Revises: 0009_trial_details
@@ -19,9 +19,11 @@ def upgrade():
     with op.batch_alter_table('item', schema=None) as batch_op:
         batch_op.add_column(sa.Column('link_gone', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('link_gone_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('link_checked_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('item', schema=None) as batch_op:
+        batch_op.drop_column('link_checked_at')
         batch_op.drop_column('link_gone_at')
         batch_op.drop_column('link_gone')
