@@ -63,6 +63,8 @@ class Conditional:
 
     etag: str | None = None
     last_modified: str | None = None
+    # The normalised links already stored for the source: a ``sitemap`` source fetches only pages not among them.
+    known_links: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

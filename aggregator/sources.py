@@ -157,6 +157,11 @@ def _source_from(entry: Any, index: int, problems: list[str]) -> SourceSpec | No
     zone_problem = _check_timezone(options.get("timezone"))
     if zone_problem:
         problem(zone_problem)
+    paths = options.get("paths")
+    if kind == "sitemap" and paths is not None and (
+            not isinstance(paths, list) or not paths
+            or not all(isinstance(p, str) and p.startswith("/") for p in paths)):
+        problem(f"`options.paths` must be a list of path prefixes starting with / such as ['/news/'] (got {paths!r})")
     if not isinstance(options.get("dayfirst", False), bool):
         problem(f"`options.dayfirst` must be true or false (got {options['dayfirst']!r})")
     group = entry.get("group")
