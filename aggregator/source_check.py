@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
@@ -24,6 +25,7 @@ from .errors import FetchError, HTTPStatusError, ParseError
 from .fetch import Fetcher
 from .prepare import prepare
 
+CHECK_PAGES = 3  # article pages a check of a sitemap source fetches
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json")
 # Markers of a page drawn in the browser: an empty app root, custom elements, or a "please enable JavaScript".
 _JS_MARKERS = re.compile(
@@ -50,8 +52,8 @@ def discover_feed(body: bytes, base_url: str) -> str | None:
     for link in soup.find_all("link", href=True):
         if not isinstance(link, Tag):
             continue
-        rel = link.get("rel") or []
-        rels = [rel] if isinstance(rel, str) else list(rel)
+        rel: Any = link.get("rel") or []
+        rels = [rel] if isinstance(rel, str) else [str(r) for r in rel]
         kind = str(link.get("type") or "").lower()
         if "alternate" in [r.lower() for r in rels] and kind in _FEED_TYPES:
             return urljoin(base_url, str(link["href"]))
@@ -112,6 +114,10 @@ Retriever = Callable[[Fetcher, SourceSpec, str, Conditional], Fetched]
 def check_source(spec: SourceSpec, fetcher: Fetcher, retriever: Retriever, classifier: Classifier,
                  now: datetime) -> CheckResult:
     """Fetch ``spec`` once (unconditionally: a 304 would say nothing), parse and classify; never raises."""
+    if spec.kind == "sitemap":  # a check needs a few article pages, not a whole poll's worth
+        options = dict(spec.options)
+        options["max_new_pages"] = min(int(options.get("max_new_pages", CHECK_PAGES) or 0), CHECK_PAGES)
+        spec = replace(spec, options=tuple(sorted(options.items())))
     try:
         fetched = retriever(fetcher, spec, spec.url, Conditional())
     except Exception as exc:  # noqa: BLE001 - every failure becomes a diagnosis

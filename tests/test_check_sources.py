@@ -138,3 +138,21 @@ def test_without_live_nothing_is_fetched_and_help_explains(
     helptext = runner.invoke(args=["check-sources", "--help"]).output
     assert "diagnosis" in helptext and "seed" in helptext and "--live" in helptext
     assert runner.invoke(args=["check-sources", "--source", "nope"]).exit_code == 2
+
+
+def test_a_sitemap_check_reads_only_a_few_pages(tmp_path: Path, server: FaultServer, sqlite_url: str) -> None:
+    base = server.url("")
+    locs = "".join(f"<url><loc>{base}/news/{n}</loc><lastmod>2026-11-0{n}</lastmod></url>" for n in range(1, 6))
+    server.add("/sitemap.xml", ok(f"<urlset>{locs}</urlset>", "application/xml"))
+    for n in range(1, 6):
+        server.add(f"/news/{n}", ok(f"<html><head><title>CAR T for multiple sclerosis, part {n}</title></head></html>",
+                                    "text/html"))
+    feeds = write_feeds_file(tmp_path / "feeds.yaml", [
+        {"id": "site", "name": "Site", "kind": "sitemap", "url": server.url("/sitemap.xml"), "group": "G",
+         "seed": True}])
+    app = make_app(sqlite_url, feeds)
+    with time_machine.travel(NOW, tick=False):
+        result = app.test_cli_runner().invoke(args=["check-sources", "--live", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "status 200 · 3 items · newest 2026-11-05 (11 d ago)" in result.output
+    assert [n for n in range(1, 6) if server.hits_to(f"/news/{n}")] == [3, 4, 5]  # the newest three

@@ -247,3 +247,14 @@ def test_combined_document_round_trip() -> None:
     assert item.link == "https://s.org/news/a"
     with pytest.raises(ParseError, match="not JSON"):
         parse(spec, Fetched(url=spec.url, final_url=spec.url, status=200, body=b"<urlset/>"))
+
+
+def test_page_charset_is_honoured(tmp_path: Path, feed_server: FeedServer, sqlite_url: str) -> None:
+    base = feed_server.url("")
+    feed_server.add("/sitemap.xml", urlset((base + "/news/muenchen", "2026-11-01")), content_type="text/xml")
+    feed_server.add("/news/muenchen", "<html><head><title>Studie in München</title></head></html>".encode("latin-1"),
+                    content_type="text/html; charset=ISO-8859-1")
+    app = make_app(sqlite_url, write_feeds_file(tmp_path / "f.yaml", [
+        {"id": "s", "name": "S", "kind": "sitemap", "url": feed_server.url("/sitemap.xml")}]))
+    assert poller(app, Clock(NOW)).poll_many(["s"])[0].new == 1
+    assert [row.title for row in stored(app)] == ["Studie in München"]
