@@ -222,3 +222,4 @@ def init_app(app: Flask) -> None:
                     check_feeds_command):
         app.cli.add_command(command)
     __import__("aggregator.cli_mail", fromlist=["init_app"]).init_app(app)  # digest, subscribers, digest job
+    __import__("aggregator.cli_sources", fromlist=["init_app"]).init_app(app)  # check-sources --live

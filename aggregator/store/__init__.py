@@ -50,6 +50,7 @@ from .sources import (
     claim_source,
     due_source_ids,
     get_source,
+    known_links,
     record_poll,
     release_source,
     source_histories,
@@ -59,6 +60,7 @@ from .sources import (
 from .trials import record_rows, trial_events, trial_view, trial_views
 
 __all__ = [
+    "known_links",
     "change_marker",
     "NEAR_DUPLICATE_DAYS",
     "NEAR_DUPLICATE_LIMIT",

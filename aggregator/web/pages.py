@@ -177,6 +177,26 @@ def index() -> ResponseReturnValue:
     )
 
 
+def group_sections(listed: list[Source], groups: dict[str, str | None]) -> list[tuple[str | None, list[Source]]]:
+    """The sources in feeds.yaml order, the routes of one publisher (``group:``) gathered where its first route
+    stands, so /sources shows "Cleveland Clinic" once with its four routes; runs of ungrouped sources stay as
+    they are (a ``None`` section)."""
+    sections: list[tuple[str | None, list[Source]]] = []
+    by_group: dict[str, list[Source]] = {}
+    for source in listed:
+        group = groups.get(source.id)
+        if group is None:
+            if not sections or sections[-1][0] is not None:
+                sections.append((None, []))
+            sections[-1][1].append(source)
+        elif group in by_group:
+            by_group[group].append(source)
+        else:
+            by_group[group] = [source]
+            sections.append((group, by_group[group]))
+    return sections
+
+
 @bp.get("/sources")
 def sources() -> ResponseReturnValue:
     svc = services()
@@ -190,6 +210,7 @@ def sources() -> ResponseReturnValue:
             evidence_type=spec.evidence_type, in_catalog=True, status="new", error_count=0, url=spec.url,
             configured_url=spec.url))
     listed.extend(rows.values())
+    sections = group_sections(listed, {spec.id: spec.group for spec in svc.catalog.sources})
     now = datetime.now(UTC)
     histories = store.source_histories(session, now - timedelta(days=365))
     empty = store.SourceHistory([], [], None)
@@ -205,6 +226,7 @@ def sources() -> ResponseReturnValue:
     return render_template(
         "pages/sources.html",
         sources=listed,
+        sections=sections,
         counts=store.source_item_counts(session),
         evidence_types=EVIDENCE_TYPES,
         flags=flags,
