@@ -72,6 +72,12 @@ def postgres_admin_url() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.topics_metrics import REPORT  # filled by tests/test_topics_eval.py when it runs
+
+    if REPORT:
+        terminalreporter.write_sep("=", "topic filter quality (dev and test, issue #13)")
+        for line in REPORT:
+            terminalreporter.write_line(line)
     if _pg_problem:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS WERE SKIPPED", red=True, bold=True)
         terminalreporter.write_line(_pg_problem[0] + ". Set REQUIRE_POSTGRES=1 to make this an error.")
