@@ -31,7 +31,7 @@ TARGETS = {  # topic: (min precision, min recall), asserted on test (issue #13)
 }
 # Targets today's rules miss on test (measured when the split was made). strict: a pass shows up as XPASS, so the
 # mark is removed when the rules of issue #13 item 2 meet the target.
-NOT_YET: set[tuple[str, str]] = set()
+NOT_YET = {("ms-research", "precision")}  # measured on main 18d4a91: 0.946 < 0.96
 
 
 def load_split(name: str) -> list[dict]:
@@ -68,6 +68,8 @@ def test_split_shape() -> None:
     spec.loader.exec_module(split)
     dev, test = load_split("dev"), load_split("test")
     assert len(dev) + len(test) >= 640
+    assert sum(r["origin"] == "heldout-2" for r in dev + test) >= 400  # the second set, issue #13 item 1
+    assert {r["origin"] for r in dev + test} <= {"eval-v1", "heldout-2", "export-labels"}
     assert 0.30 < len(test) / (len(dev) + len(test)) < 0.50
     ids = [r["id"] for r in dev + test]
     assert len(ids) == len(set(ids)), "an item is in both sets or twice"
@@ -96,6 +98,13 @@ def test_report(outcomes: dict[str, dict[str, list[tuple[Pair, dict]]]]) -> None
                 f"{split:4} {topic:16} tp={c.tp:3} fp={c.fp:3} fn={c.fn:3} tn={c.tn:3}"
                 f"  precision={bootstrap(pairs, precision)}  recall={bootstrap(pairs, recall)}"
             )
+    for topic in TARGETS:  # test restricted to the second set, whose items the rules were not written from
+        pairs = [p for p, row in outcomes["test"][topic] if row["origin"] == "heldout-2"]
+        c = counts(pairs)
+        lines.append(
+            f"test/heldout-2 {topic:16} tp={c.tp:3} fp={c.fp:3} fn={c.fn:3} tn={c.tn:3}"
+            f"  precision={bootstrap(pairs, precision)}  recall={bootstrap(pairs, recall)}"
+        )
     for topic in TARGETS:
         for (expected, got), row in outcomes["dev"][topic]:
             if expected != got:

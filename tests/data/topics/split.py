@@ -1,4 +1,4 @@
-"""The one split of the labelled topic data into ``dev.jsonl`` (tune on it) and ``test.jsonl`` (never read while tuning).
+"""The one split of the labelled topic data into ``dev.jsonl`` (tune on it) and ``test.jsonl`` (never tuned on).
 
 Run from the repository root::
 
