@@ -8,7 +8,8 @@ Run from the repository root::
 
 Running it again on the same rows reproduces the same two files byte for byte: nothing here depends on the clock,
 the order of the rows or the machine. Each row gets a stable ``id`` (the first 12 hex digits of the SHA-1 of its
-normalised title), and its side is decided by that id alone: the row goes to ``test`` when
+normalised title when it is first added; kept from then on, even if the title is later corrected), and its side is
+decided by that id alone: the row goes to ``test`` when
 ``SHA-256("issue-13 split, seed 13|" + id)`` read as a fraction of 2**32 is below 0.40, else to ``dev``. Because the
 decision is per row, adding rows later never moves an existing row from one side to the other, so ``test`` stays
 unseen. Rows someone has already looked at while tuning (for example the verdicts ``export-labels`` writes, or
@@ -57,12 +58,16 @@ def read(path: Path) -> list[dict]:
 
 
 def assign(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Deduplicate by id (first row wins) and split; both outputs are sorted by id."""
+    """Deduplicate by id and by normalised title (first row wins) and split; both outputs are sorted by id."""
     seen: dict[str, dict] = {}
+    titles: set[str] = set()
     for row in rows:
         row = dict(row)
-        row["id"] = stable_id(row["title"])
-        seen.setdefault(row["id"], row)
+        row.setdefault("id", stable_id(row["title"]))
+        if row["id"] in seen or normalise(row["title"]) in titles:
+            continue
+        seen[row["id"]] = row
+        titles.add(normalise(row["title"]))
     dev, test = [], []
     for row_id in sorted(seen):
         row = seen[row_id]
