@@ -40,9 +40,9 @@ def _clean(guid: str, title: str | None = None) -> CleanItem:
                                  published_at=NOW - timedelta(days=days)), spec, NOW)
 
 
-def _site(tmp_path: Path, url: str) -> Flask:
+def _site(tmp_path: Path, url: str, **overrides: object) -> Flask:
     app = make_app(url, write_feeds_file(tmp_path / "f.yaml", [{"id": "journal", "name": "Journal",
-                                                                 "url": "https://j.example/feed"}]))
+                                                                 "url": "https://j.example/feed"}]), **overrides)
     build_poller(app).sync_sources()
     with get_database(app).session_scope() as session:
         store.upsert_items(session, "journal", [_clean(g) for g in DOCS], [[("ms", 1.0, [])] for _ in DOCS], NOW)
@@ -170,3 +170,14 @@ def test_sqlite_triggers_exist_after_the_whole_chain(app: Flask) -> None:
         triggers = set(connection.scalars(select(text("name")).select_from(text("sqlite_master"))
                                           .where(text("type = 'trigger'"))))
     assert {"item_fts_insert", "item_fts_update", "item_fts_delete"} <= triggers
+
+
+def test_a_long_summary_gives_a_short_snippet_around_the_match(site: Flask) -> None:
+    filler = " ".join(f"word{n}" for n in range(100))
+    with get_database(site).session_scope() as session:
+        session.execute(update(Item).where(Item.guid == "c").values(
+            summary_text=f"{filler} natalizumab rebound {filler}"))
+    with get_database(site).session_scope() as session:
+        [hit] = store.search_items(session, "natalizumab")
+    assert f"{MARK_START}natalizumab{MARK_END}" in hit.snippet
+    assert 10 <= len(hit.snippet.split()) <= 40 and hit.snippet.startswith("…") and hit.snippet.endswith("…")

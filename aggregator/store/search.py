@@ -32,8 +32,6 @@ _FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 4.0)  # bm25 column weights: title, summary
 _VECTOR = literal_column("item.search_vector")
 _ENGLISH = literal_column("'english'::regconfig")
 _HEADLINE_TITLE = f"HighlightAll=true, StartSel={MARK_START}, StopSel={MARK_END}"
-_HEADLINE_SNIPPET = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=12, "
-                     "MaxFragments=2, FragmentDelimiter=\" … \"")
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,9 @@ def _marks(session: Session, dialect: str, parsed: SearchQuery, ids: list[int]) 
         ts = tsquery(parsed)
         rows = session.execute(select(
             Item.id, func.ts_headline(_ENGLISH, Item.title, ts, _HEADLINE_TITLE),
-            func.ts_headline(_ENGLISH, Item.summary_text, ts, _HEADLINE_SNIPPET)).where(Item.id.in_(ids)))
+            # the whole summary marked, cut below: ts_headline's own fragments drop whatever looks like a tag
+            func.ts_headline(_ENGLISH, Item.summary_text, ts, _HEADLINE_TITLE)).where(Item.id.in_(ids)))
+        return {int(row[0]): (str(row[1] or ""), _window(str(row[2] or ""))) for row in rows}
     else:
         fts = literal_column("item_fts")
         rows = session.execute(select(
@@ -159,3 +159,14 @@ def _marks(session: Session, dialect: str, parsed: SearchQuery, ids: list[int]) 
             func.snippet(fts, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS),
         ).where(fts.op("MATCH")(bindparam(None, to_fts5(parsed), unique=True)), _FTS.c.rowid.in_(ids)))
     return {int(row[0]): (str(row[1] or ""), str(row[2] or "")) for row in rows}
+
+
+def _window(text: str, words: int = SNIPPET_WORDS) -> str:
+    """About ``words`` words of a marked text around its first mark (what FTS5's snippet() gives on SQLite)."""
+    tokens = text.split()
+    if len(tokens) <= words:
+        return " ".join(tokens)
+    first = next((index for index, token in enumerate(tokens) if MARK_START in token), 0)
+    start = max(0, min(first - words // 4, len(tokens) - words))
+    piece = " ".join(tokens[start:start + words])
+    return ("…" if start else "") + piece + ("…" if start + words < len(tokens) else "")
