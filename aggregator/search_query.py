@@ -263,3 +263,34 @@ def terms(query: SearchQuery) -> list[str]:
     for node in query.must:
         walk(node)
     return out
+
+
+# ------------------------------------------------------------------------------------------------ marking
+
+
+STEM_SLACK = 4  # "relaps" (the stem PostgreSQL indexed) marks "relapse", "relapsed", "relapsing"
+_MARKED_RUN = re.compile(r"\x03([^\w\s]{1,2})\x02")  # KYV\x03-\x02101 → one mark over "KYV-101"
+
+
+def mark_stems(text: str, stems: list[tuple[str, bool]], start: str = "\x02", end: str = "\x03") -> str:
+    """``text`` with every piece that a query stem (``(stem, is_prefix)``) begins marked by ``start``/``end``;
+    marked pieces joined by a hyphen, slash or dot become one mark, as FTS5's highlight() marks a phrase.
+
+    For PostgreSQL, whose ``ts_headline`` splits "KYV-101" otherwise than its index does (migration 0011
+    normalises punctuation first): the stems come from the query's own tsquery, so stemming is the database's.
+    """
+    if not stems:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        piece = match.group(0).translate(_FOLD).lower()
+        for stem, prefix in stems:
+            slack = 0 if any(ch.isdigit() for ch in stem) else STEM_SLACK  # 101 marks 101, not 1012
+            if piece.startswith(stem) and (prefix or len(piece) - len(stem) <= slack):
+                return start + match.group(0) + end
+        return match.group(0)
+
+    marked = _PIECE.sub(replace, text)
+    if start == "\x02" and end == "\x03":
+        marked = _MARKED_RUN.sub(r"\1", marked)
+    return marked

@@ -119,3 +119,18 @@ def test_tree_shapes_and_the_postgresql_rendering() -> None:
         ("!", (TsPart("plainto_tsquery", "lupus"),)),
     ))
     assert parse("k*") == SearchQuery(must=(Term("k"),))  # a one-letter prefix is a plain word
+
+
+@pytest.mark.parametrize(("text", "stems", "expected"), [
+    ("KYV-101 in relapsing MS", [("kyv", False), ("101", False)], "[KYV-101] in relapsing MS"),
+    ("Relapsing, relapsed; relapse", [("relaps", False)], "[Relapsing], [relapsed]; [relapse]"),
+    ("101 and 1012", [("101", False)], "[101] and 1012"),
+    ("Ocrelizumab", [("ocr", True)], "[Ocrelizumab]"),
+    ("Ocrelizumab", [("ocr", False)], "Ocrelizumab"),  # a stem is not a prefix: at most four letters more
+    ("Sclérose en plaques", [("sclerose", False)], "[Sclérose] en plaques"),
+    ("nothing", [], "nothing"),
+])
+def test_mark_stems(text: str, stems: list[tuple[str, bool]], expected: str) -> None:
+    from aggregator.search_query import mark_stems
+
+    assert mark_stems(text, stems).replace("\x02", "[").replace("\x03", "]") == expected

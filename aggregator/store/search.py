@@ -7,6 +7,7 @@ One entry point, ``search_items``; the page, the feeds and the JSON API all reac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -15,10 +16,10 @@ from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_c
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import Boolean
+from sqlalchemy.types import Boolean, Text
 
 from ..models import Item
-from ..search_query import SearchQuery, TsNode, TsPart, parse, to_fts5, to_tsquery_tree
+from ..search_query import SearchQuery, TsNode, TsPart, mark_stems, parse, to_fts5, to_tsquery_tree
 from .reading import ItemFilter, _filtered
 
 Order = Literal["relevance", "newest"]
@@ -31,7 +32,6 @@ _FTS = table("item_fts", column("rowid"))
 _FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 4.0)  # bm25 column weights: title, summary, doi, pmid, nct_id
 _VECTOR = literal_column("item.search_vector")
 _ENGLISH = literal_column("'english'::regconfig")
-_HEADLINE_TITLE = f"HighlightAll=true, StartSel={MARK_START}, StopSel={MARK_END}"
 
 
 @dataclass(frozen=True)
@@ -144,20 +144,23 @@ def search_items(session: Session, query: str, *, topic: str | None = None, sour
 
 
 def _marks(session: Session, dialect: str, parsed: SearchQuery, ids: list[int]) -> dict[int, tuple[str, str]]:
-    """Title and snippet with the matched words marked, for the shown items only (headlines cost a parse)."""
+    """Title and snippet with the matched words marked, for the shown items only.
+
+    SQLite: FTS5's highlight() and snippet(). PostgreSQL: the query's stems (its tsquery as text) marked in
+    Python (``mark_stems``), as ts_headline parses the raw text otherwise than the index (it marks "KYV" of
+    "KYV-101" and drops whatever looks like a tag from its fragments)."""
     if dialect == "postgresql":
-        ts = tsquery(parsed)
-        rows = session.execute(select(
-            Item.id, func.ts_headline(_ENGLISH, Item.title, ts, _HEADLINE_TITLE),
-            # the whole summary marked, cut below: ts_headline's own fragments drop whatever looks like a tag
-            func.ts_headline(_ENGLISH, Item.summary_text, ts, _HEADLINE_TITLE)).where(Item.id.in_(ids)))
-        return {int(row[0]): (str(row[1] or ""), _window(str(row[2] or ""))) for row in rows}
-    else:
-        fts = literal_column("item_fts")
-        rows = session.execute(select(
-            _FTS.c.rowid, func.highlight(fts, 0, MARK_START, MARK_END),
-            func.snippet(fts, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS),
-        ).where(fts.op("MATCH")(bindparam(None, to_fts5(parsed), unique=True)), _FTS.c.rowid.in_(ids)))
+        wanted = tsquery(SearchQuery(must=parsed.must))  # the excluded words are not in a result to mark
+        as_text = session.scalar(select(func.cast(wanted, Text))) or ""
+        stems = [(stem, bool(prefix)) for stem, prefix in re.findall(r"'([^']+)'(:\*)?", as_text)]
+        rows = session.execute(select(Item.id, Item.title, Item.summary_text).where(Item.id.in_(ids)))
+        return {int(row[0]): (mark_stems(str(row[1] or ""), stems), _window(mark_stems(str(row[2] or ""), stems)))
+                for row in rows}
+    fts = literal_column("item_fts")
+    rows = session.execute(select(
+        _FTS.c.rowid, func.highlight(fts, 0, MARK_START, MARK_END),
+        func.snippet(fts, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS),
+    ).where(fts.op("MATCH")(bindparam(None, to_fts5(parsed), unique=True)), _FTS.c.rowid.in_(ids)))
     return {int(row[0]): (str(row[1] or ""), str(row[2] or "")) for row in rows}
 
 
