@@ -40,6 +40,8 @@ PAGES = {
     "digest": "/",
     "all-topics-page-2": "/?topic=all&page=2",
     "search": "/?topic=ms-research&q=tolebrutinib",
+    "search-ranked": "/?topic=all&q=KYV-101",
+    "search-newest": "/?topic=all&q=CAR%20T%20-lupus&order=newest",
     "empty": "/?topic=car-t-ms&q=nothing-at-all",
     "filtered": "/?topic=car-t-autoimmune&evidence=trial-registry",
     "sources": "/sources",
@@ -107,6 +109,25 @@ def test_works_without_javascript(demo_site: tuple[Flask, str], browser: Any) ->
         assert why.locator("li").first.is_visible()
         page.get_by_role("link", name="Sources").first.click()
         assert page.locator("table.sources tbody tr:not(.group-head)").count() == len(DEMO_SOURCES)
+
+
+def test_search_order_switch_without_javascript(demo_site: tuple[Flask, str], browser: Any) -> None:
+    _, base = demo_site
+    with browser_support.new_page(browser, java_script_enabled=False) as page:
+        page.goto(base + "/?topic=all")
+        page.get_by_label("Search", exact=True).fill('"CAR T"')
+        page.get_by_role("button", name="Filter").click()
+        assert page.locator("h2", has_text="Most relevant first").count() == 1
+        ranked = page.locator("li.item h3").all_inner_texts()
+        assert ranked and page.locator("li.item mark").count() >= 1
+        page.get_by_role("navigation", name="Order of the results").get_by_role("link", name="newest first").click()
+        assert "order=newest" in page.url and page.locator("h2", has_text="Most relevant first").count() == 0
+        newest = page.locator("li.item time").evaluate_all("nodes => nodes.map(n => n.getAttribute('datetime'))")
+        assert newest == sorted(newest, reverse=True)
+        page.get_by_label("Search", exact=True).fill('"CAR T" -lupus')
+        page.get_by_role("button", name="Filter").click()  # a new search keeps the order chosen
+        assert "order=newest" in page.url and page.locator("li.item").count() >= 1
+        assert not any("lupus" in text.lower() for text in page.locator("li.item h3, li.item p.text").all_inner_texts())
 
 
 def test_duplicates_show_once_with_the_other_source(demo_site: tuple[Flask, str], browser: Any) -> None:

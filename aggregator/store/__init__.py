@@ -43,6 +43,7 @@ from .reading import (
     trial_records,
     walk_is_cheaper,
 )
+from .search import ORDERS, SearchHit, search_condition, search_items
 from .sources import (
     PollOutcome,
     SourceHistory,
@@ -89,6 +90,10 @@ __all__ = [
     "trial_code_map",
     "trial_records",
     "walk_is_cheaper",
+    "ORDERS",
+    "SearchHit",
+    "search_condition",
+    "search_items",
     "PollOutcome",
     "SourceHistory",
     "all_sources",
