@@ -130,6 +130,7 @@ class DigestItem:
     summary: str  # plain text of the sanitised summary
     topics: tuple[str, ...]  # topic ids it matched
     evidence: str = ""
+    link_gone: bool = False  # its link answered 404/410: the email links to its page on the site instead
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,10 @@ class Item(Base):
     story_key: Mapped[str] = mapped_column(String(64), index=True)
     # No plain index: see ix_item_duplicate_of_id_first_seen_at (partial) and migration 0003.
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+    # The item's own link answered 404 or 410 (store.mark_link_gone): feeds and emails link to our permalink page
+    # (/items/<id>) instead. Cleared when the source gives the item another link.
+    link_gone: Mapped[int | None] = mapped_column(Integer)  # the status seen, 404 or 410
+    link_gone_at: Mapped[datetime | None]
 
     source: Mapped[Source] = relationship(back_populates="items")
     topics: Mapped[list[ItemTopic]] = relationship(

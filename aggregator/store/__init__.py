@@ -27,6 +27,7 @@ from .items import (
     story_key_of,
     upsert_items,
 )
+from .paging import item_by_id, items_after, mark_link_gone
 from .reading import (
     ItemFilter,
     _filtered,
@@ -78,6 +79,9 @@ __all__ = [
     "story_key_of",
     "upsert_items",
     "ItemFilter",
+    "item_by_id",
+    "items_after",
+    "mark_link_gone",
     "_filtered",
     "also_reported",
     "count_matching",

@@ -128,6 +128,8 @@ def upsert_items(
         if row.content_hash != item.content_hash or _facts_changed(row, item):
             changes = trial_changes(row.extra, item.extra) if _is_trial_record(row) else []
             sort_at = _sort_at(item, row.first_seen_at)
+            if row.link != item.link:  # a new link may work: stop pointing readers away from it
+                row.link_gone = row.link_gone_at = None
             _copy_fields(row, item)
             row.updated_at = now
             # A trial that starts recruiting is today's news: it moves to the top and stays there until the

@@ -193,6 +193,7 @@ def index() -> ResponseReturnValue:
         evidence_types=EVIDENCE_TYPES,
         rss_url=url_for("feeds.rss", **args),
         atom_url=url_for("feeds.atom", **args),
+        json_url=url_for("feeds.json_feed", **args),
     )
 
 
