@@ -260,7 +260,7 @@ class TopicSet:
                     by_key[key] = len(owners)
                     owners.append([(tl.name, term)])
                     folded_items.append((atoms, by_key[key]))
-                    keyed_terms.append((tl.name, term, False, atoms, by_key[key]))
+                    keyed_terms.append((tl.name, variant, False, atoms, by_key[key]))  # keyed by its own text
         self._entries = [_Entry(tuple(o)) for o in owners]
         self._term_items = {"folded": folded_items, "cased": cased_items}
         # raw patterns, each with a literal it requires (a cheap `in` test before the regex runs) and, where

@@ -215,7 +215,7 @@ def misspellings(term: str) -> list[str]:
     words = re.sub(r"[\s\-]+", " ", fold_term(term.strip(), casefold=True)).split(" ")
     out: dict[str, None] = {}
     for k, word in enumerate(words):
-        if len(word) < MISSPELT_MIN_LETTERS or not word.isalpha():
+        if len(word) < MISSPELT_MIN_LETTERS or not (word.isascii() and word.isalpha()):
             continue
         variants: set[str] = set()
         for i in range(1, len(word)):  # the first letter is kept: it is rarely the one mistyped
