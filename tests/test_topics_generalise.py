@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from aggregator.topics import Document, TopicSet, load_topics
+from aggregator.topics.rules import TopicConfigError, misspellings
 
 ROOT = Path(__file__).resolve().parent.parent
 MS, AUTO, RES = "car-t-ms", "car-t-autoimmune", "ms-research"
@@ -139,3 +140,95 @@ def test_error_kind(topics: TopicSet, why: str, title: str, summary: str, expect
     assert got == expected, f"{why}: {[m.explain() for m in matches]}"
     for match in matches:  # every decision explains itself
         assert match.hits and match.explain().startswith(match.topic_id)
+
+
+# --- the rule-language features behind them, on a small rule set ----------------------------------------
+
+def _small(**extra_lists: dict) -> dict:  # type: ignore[type-arg]
+    return {
+        "term_lists": {
+            "car": {"terms": ["CAR T"]},
+            "disease": {"terms": ["multiple sclerosis", "lupus"], "misspellings": True},
+            "abbrev": {"exact_case_terms": ["MS"], "requires": ["disease", "context"], "disabled_by": ["other"]},
+            "context": {"terms": ["relaps*"]},
+            "other": {"terms": ["Microsoft"]},
+            "nav": {"cue_scope": "line", "cue_weight": 0, "patterns": ["(?m:^Related:)"]},
+            "cue": {"terms": ["also plans"]},
+            "illness": {"terms": ["lupus", "myositis", "asthma", "gout", "multiple sclerosis"]},
+            **extra_lists,
+        },
+        "topics": [{"id": "t", "all_of": ["car", {"any_of": ["disease", "abbrev"]}],
+                    "passing_cues": ["nav", "cue"], "crowded": {"lists": ["illness"], "min_terms": 4}}],
+    }
+
+
+def _ids(ts: TopicSet, title: str, summary: str = "") -> set[str]:
+    return {m.topic_id for m in ts.classify(Document(title, summary))}
+
+
+def test_an_abbreviation_needs_context_and_another_meaning_defeats_it() -> None:
+    ts = load_topics(_small())
+    assert _ids(ts, "CAR T in MS") == set()  # no context evidence
+    assert _ids(ts, "CAR T in MS", "Relapses stopped.") == {"t"}
+    assert _ids(ts, "CAR T in MS", "Relapses stopped in Microsoft Teams users.") == set()
+    assert _ids(ts, "CAR T in multiple sclerosis", "A Microsoft grant.") == {"t"}  # the full name still counts
+
+
+def test_misspellings_are_one_edit_on_long_words_only() -> None:
+    ts = load_topics(_small())
+    for misspelt in ("mutliple sclerosis", "multiple sclerosys", "multiple sclerossis", "multple sclerosis"):
+        (match,) = ts.classify(Document(f"CAR T in {misspelt}"))
+        hit = next(h for h in match.hits if h.term_list == "disease")
+        assert (hit.term, hit.text) == ("multiple sclerosis", misspelt)  # named by the term it misspells
+    assert _ids(ts, "CAR T in mutliple sclerossis") == set()  # two edits
+    assert _ids(ts, "CAR T in lupsu") == set()  # "lupus" is too short to be varied
+    no_variants = load_topics(_small(disease={"terms": ["multiple sclerosis", "lupus"]}))
+    assert _ids(no_variants, "CAR T in mutliple sclerosis") == set()
+
+
+def test_misspellings_generator() -> None:
+    variants = misspellings("multiple sclerosis")
+    assert "mutliple sclerosis" in variants and "multiple sclerosys" in variants and "multple sclerosis" in variants
+    assert "multiple sclerosis" not in variants and "nultiple sclerosis" not in variants  # first letter kept
+    assert misspellings("MS") == [] and misspellings("lupus nephritis") == [
+        v for v in misspellings("lupus nephritis") if v.startswith("lupus ")]
+    assert misspellings("multiple* Sklerose")[0].startswith("multiple* ")  # a wildcard word is never varied
+
+
+def test_navigation_lines_weigh_nothing_and_passing_sentences_little() -> None:
+    ts = load_topics(_small())
+    assert _ids(ts, "CAR T cells", "Related: lupus") == set()
+    assert _ids(ts, "CAR T cells", "Five patients with lupus.\nRelated: asthma") == {"t"}
+    assert _ids(ts, "CAR T cells", "The company also plans trials in lupus.") == set()  # 0.25 < 1
+
+
+def test_a_crowded_sentence_is_a_passing_mention() -> None:
+    ts = load_topics(_small())
+    assert _ids(ts, "CAR T cells", "It is developed for lupus, myositis, asthma and gout.") == set()
+    assert _ids(ts, "CAR T cells", "It is developed for lupus, myositis and asthma.") == {"t"}
+    assert _ids(ts, "CAR T cells in lupus, myositis, asthma and gout") == {"t"}  # the title is never crowded
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"requires": ["nope"]}, r"term list 'abbrev': requires names unknown term list 'nope'"),
+    ({"misspellings": "yes"}, r"misspellings must be true or false"),
+    ({"cue_weight": -1}, r"cue_weight"),
+    ({"cue_scope": "paragraph"}, r"cue_scope must be one of sentence, line, rest_of_field"),
+])
+def test_new_list_keys_are_checked(change: dict, message: str) -> None:  # type: ignore[type-arg]
+    config = _small()
+    config["term_lists"]["abbrev"].update(change)
+    with pytest.raises(TopicConfigError, match=message):
+        load_topics(config)
+
+
+@pytest.mark.parametrize(("crowded", "message"), [
+    ({"lists": ["nope"]}, r"crowded references unknown term list 'nope'"),
+    ({"lists": ["illness"], "min_terms": 1}, r"crowded.min_terms must be a whole number of at least 2"),
+    ({"lists": ["illness"], "most": 3}, r"`crowded` must be a mapping"),
+])
+def test_crowded_is_checked(crowded: dict, message: str) -> None:  # type: ignore[type-arg]
+    config = _small()
+    config["topics"][0]["crowded"] = crowded
+    with pytest.raises(TopicConfigError, match=message):
+        load_topics(config)
