@@ -1,8 +1,9 @@
 """The repository: every SQL statement of the service lives in this package, one module per entity.
 
-``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``reading`` (what
-pages and feeds read), ``trials`` (the read model of trials); subscribers and deliveries are in
-``aggregator.store_mail``. Everything is re-exported here, so callers write ``store.upsert_items(...)``.
+``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``labels`` (reviewers'
+verdicts), ``reading`` (what pages and feeds read), ``trials`` (the read model of trials); subscribers and
+deliveries are in ``aggregator.store_mail``.
+Everything is re-exported here, so callers write ``store.upsert_items(...)``.
 
 Functions take a ``Session`` and plain values or domain dataclasses; the caller owns the transaction.
 Writes are idempotent: polling the same items twice changes nothing, and a changed item is updated in place and
@@ -26,8 +27,10 @@ from .items import (
     replace_topics,
     story_key_of,
     upsert_items,
+    verdicts_for,
 )
 from .paging import item_by_id, items_after, mark_link_gone
+from .labels import item_with_topics, iter_labelled_items, set_label
 from .reading import (
     ItemFilter,
     _filtered,
@@ -78,6 +81,10 @@ __all__ = [
     "replace_topics",
     "story_key_of",
     "upsert_items",
+    "verdicts_for",
+    "item_with_topics",
+    "iter_labelled_items",
+    "set_label",
     "ItemFilter",
     "item_by_id",
     "items_after",

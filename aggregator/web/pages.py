@@ -18,6 +18,7 @@ from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
 from ..quiet import source_flags
+from ..review import is_reviewer_hit
 from ..trials import linked_trials
 from .derived import derived, memoized, rendered
 from .params import ALL_TOPICS, PageRequest, parse_page_request
@@ -64,10 +65,20 @@ def _explain(item: Item, names: dict[str, str]) -> list[str]:
     lines = []
     for match in sorted(item.topics, key=lambda t: t.topic_id):
         parts = []
+        reviewed = None
         for hit in match.hits or []:
+            if is_reviewer_hit(hit):
+                reviewed = str(hit.get("text") or "")
+                continue
             parts.append(f"“{hit.get('text') or hit.get('term')}” in the {hit.get('field', 'text')}")
         terms = "; ".join(dict.fromkeys(parts)) or "its rules"
-        lines.append(f"{names.get(match.topic_id, match.topic_id)}: {terms}.")
+        name = names.get(match.topic_id, match.topic_id)
+        if reviewed is not None:  # the reviewer's word, then what the rules found (if anything)
+            note = f" (“{reviewed}”)" if reviewed else ""
+            found = f"; the rules found {terms}" if parts else ""
+            lines.append(f"{name}: a reviewer decided it belongs here{note}{found}.")
+        else:
+            lines.append(f"{name}: {terms}.")
     problem = (item.extra or {}).get(DATE_PROBLEM)
     if isinstance(problem, dict):  # what the source wrote for a date we did not use (clean.clean_item)
         said = problem.get("source_date") or "(empty)"

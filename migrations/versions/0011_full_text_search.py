@@ -23,7 +23,7 @@ Neither object is in the models (the FTS5 table is virtual, the column is writte
 migrations/env.py keeps autogenerate from proposing to drop them.
 
 Revision ID: 0011_full_text_search
-Revises: 0009_trial_details
+Revises: 0010_review_labels
 Create Date: 2026-12-03 14:40:00
 """
 import unicodedata
@@ -32,7 +32,7 @@ from alembic import op
 
 
 revision = '0011_full_text_search'
-down_revision = '0009_trial_details'
+down_revision = '0010_review_labels'
 branch_labels = None
 depends_on = None
 

@@ -1,16 +1,16 @@
 """item.link_gone and item.link_gone_at: the item's own link answered 404 or 410, so feeds and emails link to its
 permalink page (/items/<id>) instead.
 
-Revision ID: 0017_item_link_gone
-Revises: 0009_trial_details
+Revision ID: 0012_item_link_gone
+Revises: 0011_full_text_search
 Create Date: 2026-12-03 15:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0017_item_link_gone'
-down_revision = '0009_trial_details'
+revision = '0012_item_link_gone'
+down_revision = '0011_full_text_search'
 branch_labels = None
 depends_on = None
 
