@@ -29,8 +29,8 @@ from .items import (
     upsert_items,
     verdicts_for,
 )
-from .paging import item_by_id, items_after, mark_link_gone
 from .labels import item_with_topics, iter_labelled_items, set_label
+from .paging import item_by_id, items_after, mark_link_gone
 from .reading import (
     ItemFilter,
     _filtered,

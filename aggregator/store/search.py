@@ -30,8 +30,8 @@ SNIPPET_WORDS = 32
 
 _FTS = table("item_fts", column("rowid"))
 _FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 4.0)  # bm25 column weights: title, summary, doi, pmid, nct_id
-_VECTOR = literal_column("item.search_vector")
-_ENGLISH = literal_column("'english'::regconfig")
+_VECTOR: ColumnElement[Any] = literal_column("item.search_vector")
+_ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class SearchHit:
 
 def _ts_sql(node: TsNode) -> ColumnElement[Any]:
     if isinstance(node, TsPart):
-        return getattr(func, node.function)(_ENGLISH, bindparam(None, node.text, unique=True))
+        called: ColumnElement[Any] = getattr(func, node.function)(_ENGLISH, bindparam(None, node.text, unique=True))
+        return called
     operator, parts = node
     if operator == "!":
         return func.tsquery_not(_ts_sql(parts[0]))
@@ -125,7 +126,7 @@ def search_items(session: Session, query: str, *, topic: str | None = None, sour
         statement = statement.join(_FTS, _FTS.c.rowid == Item.id).where(
             literal_column("item_fts").op("MATCH")(bindparam(None, expression, unique=True)))
         rank = func.bm25(literal_column("item_fts"), *_FTS_WEIGHTS).asc()
-    ordering = [Item.sort_at.desc(), Item.id.desc()]
+    ordering: list[ColumnElement[Any]] = [Item.sort_at.desc(), Item.id.desc()]
     if order == "relevance":
         ordering.insert(0, rank)
     ids = list(session.scalars(statement.order_by(*ordering).limit(limit).offset(offset)))
@@ -151,12 +152,13 @@ def _marks(session: Session, dialect: str, parsed: SearchQuery, ids: list[int]) 
     "KYV-101" and drops whatever looks like a tag from its fragments)."""
     if dialect == "postgresql":
         wanted = tsquery(SearchQuery(must=parsed.must))  # the excluded words are not in a result to mark
-        as_text = session.scalar(select(func.cast(wanted, Text))) or ""
+        # a query of excluded words only has nothing to mark
+        as_text = "" if wanted is None else session.scalar(select(func.cast(wanted, Text))) or ""
         stems = [(stem, bool(prefix)) for stem, prefix in re.findall(r"'([^']+)'(:\*)?", as_text)]
         rows = session.execute(select(Item.id, Item.title, Item.summary_text).where(Item.id.in_(ids)))
         return {int(row[0]): (mark_stems(str(row[1] or ""), stems), _window(mark_stems(str(row[2] or ""), stems)))
                 for row in rows}
-    fts = literal_column("item_fts")
+    fts: ColumnElement[Any] = literal_column("item_fts")
     rows = session.execute(select(
         _FTS.c.rowid, func.highlight(fts, 0, MARK_START, MARK_END),
         func.snippet(fts, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS),
