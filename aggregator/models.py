@@ -179,6 +179,22 @@ class ItemTopic(Base):
     item: Mapped[Item] = relationship(back_populates="topics")
 
 
+class ReviewLabel(Base):
+    """A reviewer's verdict on one item and one topic: it belongs there (True) or not (False), whatever the rules say.
+
+    The item's ``item_topic`` rows follow it at once (``store.set_label``), every reclassification and every
+    poll that changes the item apply it again, and ``export-labels`` turns the verdicts into labelled test cases.
+    """
+
+    __tablename__ = "review_label"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), primary_key=True)
+    topic_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verdict: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime]
+
+
 class ItemEvent(Base):
     """Something that happened to an item after it was first seen (a trial's status or phase changed)."""
 
