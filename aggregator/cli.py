@@ -230,3 +230,4 @@ def init_app(app: Flask) -> None:
     __import__("aggregator.cli_mail", fromlist=["init_app"]).init_app(app)  # digest, subscribers, digest job
     __import__("aggregator.cli_sources", fromlist=["init_app"]).init_app(app)  # check-sources --live
     __import__("aggregator.cli_labels", fromlist=["init_app"]).init_app(app)  # label, export-labels
+    __import__("aggregator.cli_links", fromlist=["init_app"]).init_app(app)  # check-links, its hourly job

@@ -286,6 +286,14 @@ OPTIONS: tuple[Option, ...] = (
         "visitors choose their own address.",
     ),
     Option(
+        "LINK_CHECK_PER_HOUR",
+        "link_check_per_hour",
+        "20",
+        _non_negative_int,
+        "Items' own links the scheduler tries each hour (HEAD, least recently checked first, 2 s apart per host); "
+        "one answering 404/410 makes feeds and emails link to the item's page here. 0: never.",
+    ),
+    Option(
         "CONFIRM_MAX_AGE",
         "confirm_max_age",
         str(7 * 24 * 3600),
@@ -383,6 +391,7 @@ class Settings:
     subscribe_rate_limit: int = 5
     rate_limit_storage_url: str = "memory://"
     trusted_proxies: int = 0
+    link_check_per_hour: int = 20
     confirm_max_age: int = 7 * 24 * 3600
     ncbi_api_key: str = field(default="", repr=False)
     ncbi_email: str = ""

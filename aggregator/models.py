@@ -157,6 +157,7 @@ class Item(Base):
     # (/items/<id>) instead. Cleared when the source gives the item another link.
     link_gone: Mapped[int | None] = mapped_column(Integer)  # the status seen, 404 or 410
     link_gone_at: Mapped[datetime | None]
+    link_checked_at: Mapped[datetime | None]  # the link checker's last visit (link_check.py): least recent first
 
     source: Mapped[Source] = relationship(back_populates="items")
     topics: Mapped[list[ItemTopic]] = relationship(

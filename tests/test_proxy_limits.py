@@ -126,9 +126,9 @@ def servers(sqlite_url: str, feeds_file: Path, tmp_path: Path) -> Iterator[objec
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                    if requests.get(url + "/healthz", timeout=10).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:  # not listening yet, or still starting (slow on a busy machine)
                     pass
                 assert time.monotonic() < deadline, (tmp_path / "gunicorn-0.log").read_text(errors="replace")
                 time.sleep(0.2)

@@ -147,13 +147,18 @@ def test_migration_backfills_existing_items(tmp_path: Path, any_db_url: str) -> 
     app = create_app({"database_url": any_db_url, "feeds_file": str(feeds), "secret_key": "x",
                       "poll_parse_processes": 0})
     try:
+        # Items stored with the whole schema (the ORM model is the head's), then the search tables taken away and
+        # the chain run up again: 0011 finds the items already there and must index them.
         with app.app_context():
-            upgrade(revision="0009_trial_details")
+            upgrade()
         build_poller(app).sync_sources()
         with get_database(app).session_scope() as session:
             store.upsert_items(session, "journal", [_clean("a"), _clean("b")], [[("ms", 1.0, [])]] * 2, NOW)
         with app.app_context():
-            upgrade(revision="0011_full_text_search")
+            downgrade(revision="0010_review_labels")
+            names = set(inspect(get_database(app).engine).get_table_names())
+            assert not {name for name in names if name.startswith("item_fts")}
+            upgrade()
         assert guid_set(app, "relapse") == {"a"} and guid_set(app, "mivcel") == {"b"}
         with app.app_context():
             downgrade(revision="0009_trial_details")

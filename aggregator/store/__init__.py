@@ -30,6 +30,7 @@ from .items import (
     verdicts_for,
 )
 from .labels import item_with_topics, iter_labelled_items, set_label
+from .links import LinkToCheck, links_to_check, record_link_check
 from .paging import item_by_id, items_after, mark_link_gone
 from .reading import (
     ItemFilter,
@@ -89,6 +90,9 @@ __all__ = [
     "item_by_id",
     "items_after",
     "mark_link_gone",
+    "LinkToCheck",
+    "links_to_check",
+    "record_link_check",
     "_filtered",
     "also_reported",
     "count_matching",

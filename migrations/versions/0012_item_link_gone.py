@@ -22,6 +22,8 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('item', schema=None) as batch_op:
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), never a copy of the table: a copy would lose the full-text
+    # search triggers on item (0011_full_text_search).
+    with op.batch_alter_table('item', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('link_gone_at')
         batch_op.drop_column('link_gone')
