@@ -617,7 +617,7 @@ class TopicSet:
                     s_start = f_start if line_start < 0 else line_start + 1
                     s_end = f_end if line_end < 0 else line_end
                 spans.append((s_start, max(s_end, h[_END]), weight))
-        if topic.crowded_lists:
+        if topic.crowded_lists and _distinct_terms(by_list, topic.crowded_lists, topic.crowded_min_terms):
             spans.extend(self._crowded_spans(topic, by_list, masks, sentence_of))
         spans.sort()
         return spans
@@ -722,8 +722,8 @@ class _ItemState:
 
     def passing(self, topic: Topic, topic_set: TopicSet) -> list[tuple[int, int, float]]:
         by_list = self.by_list
-        if all(name not in by_list for name in topic.passing_cues) and all(
-            name not in by_list for name in topic.crowded_lists
+        if all(name not in by_list for name in topic.passing_cues) and not (
+            topic.crowded_lists and _distinct_terms(by_list, topic.crowded_lists, topic.crowded_min_terms)
         ):
             return []
         key = (topic.passing_cues, topic.ignore, topic.passing_weight, topic.crowded_lists, topic.crowded_min_terms)
@@ -774,6 +774,20 @@ def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:
             return False
         if e > start and not (start <= s and e <= end and e - s < end - start):
             return True
+    return False
+
+
+def _distinct_terms(by_list: Mapping[str, list[_Hit]], names: tuple[str, ...], least: int) -> bool:
+    """Whether the hits of lists ``names`` hold at least ``least`` distinct terms (before traps and scopes: a
+    cheap necessary condition for a crowded sentence)."""
+    terms: set[str] = set()
+    for name in names:
+        hits = by_list.get(name)
+        if hits:
+            for h in hits:
+                terms.add(h[_TERM])
+            if len(terms) >= least:
+                return True
     return False
 
 
