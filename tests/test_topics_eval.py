@@ -31,7 +31,10 @@ TARGETS = {  # topic: (min precision, min recall), asserted on test (issue #13)
 }
 # Targets today's rules miss on test (measured when the split was made). strict: a pass shows up as XPASS, so the
 # mark is removed when the rules of issue #13 item 2 meet the target.
-NOT_YET = {("ms-research", "precision")}  # measured on main 18d4a91: 0.941 < 0.96
+# Targets the rules miss on `test` today, by one item each (measured 2026-12-03 after the #13 rules: car-t-ms recall
+# 0.968 = 61/63 < 0.97, ms-research recall 0.959 = 139/145 < 0.96). strict: the day they are met, the mark must go.
+# Not tuned away: `test` is never read while tuning, so the misses stay until dev-set work fixes their kind.
+NOT_YET = {("car-t-ms", "recall"), ("ms-research", "recall")}
 
 
 def load_split(name: str) -> list[dict]:
@@ -122,7 +125,7 @@ def test_report(outcomes: dict[str, dict[str, list[tuple[Pair, dict]]]]) -> None
         pytest.param(
             topic,
             metric,
-            marks=[pytest.mark.xfail(strict=True, reason="issue #13: rules not yet generalised")]
+            marks=[pytest.mark.xfail(strict=True, reason="issue #13: below its target on test by one item (see NOT_YET)")]
             if (topic, metric) in NOT_YET
             else [],
         )
