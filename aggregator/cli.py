@@ -20,6 +20,7 @@ from .db import get_database
 from .domain import PollReport
 from .parse import json_text
 from .pipeline import Poller
+from .review import apply_verdicts
 
 
 def build_poller(app: Flask) -> Poller:
@@ -94,7 +95,10 @@ def poll_command(source_ids: tuple[str, ...], due: bool, progress: bool | None) 
 @with_appcontext
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when on a terminal).")
 def reclassify_command(progress: bool | None) -> None:
-    """Re-apply the topic rules of feeds.yaml to every stored item (after editing the rules)."""
+    """Re-apply the topic rules of feeds.yaml to every stored item (after editing the rules).
+
+    Reviewers' verdicts (`label`) are kept: they override the rules for their item and topic.
+    """
     svc = services()
     database = get_database()
     show = sys.stderr.isatty() if progress is None else progress
@@ -106,11 +110,13 @@ def reclassify_command(progress: bool | None) -> None:
     with click.progressbar(length=count, label="Reclassifying", file=sys.stderr, hidden=not show,
                            show_pos=True) as bar, database.session_scope() as session:
         for batch in store.iter_items_for_reclassify(session):
+            verdicts = store.verdicts_for(session, [item.id for item in batch])
             for item in batch:
                 boilerplate = frozenset(item.source.boilerplate or ()) if item.source else frozenset()
                 matches = svc.classifier.matches(item.title, item.summary_text, item.content_text,
                                                  item.categories or (), boilerplate)
                 rows = [(m.topic_id, float(m.score), [hit_to_dict(h) for h in m.hits]) for m in matches]
+                rows = apply_verdicts(rows, verdicts.get(item.id, {}))  # a reviewer's word outlives the rules
                 if store.replace_topics(item, rows):
                     changed += 1
                     item.updated_at = now  # its feeds changed: revalidating readers must see it
@@ -223,3 +229,6 @@ def init_app(app: Flask) -> None:
                     check_feeds_command):
         app.cli.add_command(command)
     __import__("aggregator.cli_mail", fromlist=["init_app"]).init_app(app)  # digest, subscribers, digest job
+    __import__("aggregator.cli_sources", fromlist=["init_app"]).init_app(app)  # check-sources --live
+    __import__("aggregator.cli_labels", fromlist=["init_app"]).init_app(app)  # label, export-labels
+    __import__("aggregator.cli_links", fromlist=["init_app"]).init_app(app)  # check-links, its hourly job

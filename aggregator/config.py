@@ -222,7 +222,7 @@ OPTIONS: tuple[Option, ...] = (
         "lock for this long (on PostgreSQL the lock dies with its process at once).",
     ),
     Option("PAGE_SIZE", "page_size", "25", _positive_int, "Items per page on the web page."),
-    Option("FEED_SIZE", "feed_size", "50", _positive_int, "Items in /feed.xml and /feed.atom."),
+    Option("FEED_SIZE", "feed_size", "50", _positive_int, "Items in /feed.xml, /feed.atom and /feed.json."),
     Option(
         "SMTP_HOST",
         "smtp_host",
@@ -267,6 +267,31 @@ OPTIONS: tuple[Option, ...] = (
         "5",
         _positive_int,
         "Subscription requests accepted per client address per hour.",
+    ),
+    Option(
+        "RATE_LIMIT_STORAGE_URL",
+        "rate_limit_storage_url",
+        "memory://",
+        _text,
+        "Where rate-limit counts are kept. memory:// counts in each process (one worker); with several gunicorn "
+        "workers or machines use Redis, e.g. redis://127.0.0.1:6379, so the limit holds across all of them.",
+    ),
+    Option(
+        "TRUSTED_PROXIES",
+        "trusted_proxies",
+        "0",
+        _non_negative_int,
+        "Proxies (routers, load balancers) in front of the web process whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. 0: none, the TCP peer is the client. Behind one router: 1. Too high lets "
+        "visitors choose their own address.",
+    ),
+    Option(
+        "LINK_CHECK_PER_HOUR",
+        "link_check_per_hour",
+        "20",
+        _non_negative_int,
+        "Items' own links the scheduler tries each hour (HEAD, least recently checked first, 2 s apart per host); "
+        "one answering 404/410 makes feeds and emails link to the item's page here. 0: never.",
     ),
     Option(
         "CONFIRM_MAX_AGE",
@@ -364,6 +389,9 @@ class Settings:
     digest_timezone: str = "UTC"
     digest_quiet_week: str = "skip"
     subscribe_rate_limit: int = 5
+    rate_limit_storage_url: str = "memory://"
+    trusted_proxies: int = 0
+    link_check_per_hour: int = 20
     confirm_max_age: int = 7 * 24 * 3600
     ncbi_api_key: str = field(default="", repr=False)
     ncbi_email: str = ""

@@ -78,7 +78,41 @@ DEMO_SOURCES: list[dict[str, Any]] = [
         "evidence_type": "trial-registry",
         "kind": "ctis",
     },
+    {
+        "id": "demo-pubmed",
+        "name": "PubMed — CAR T and MS (demo E-utilities)",
+        "path": "pubmed/esearch.fcgi?db=pubmed&term=CAR-T+AND+multiple+sclerosis&retmode=json",
+        "evidence_type": "peer-reviewed",
+        "kind": "pubmed",
+    },
+    {
+        "id": "demo-europepmc",
+        "name": "Europe PMC — papers and preprints (demo)",
+        "path": "europepmc.json",
+        "evidence_type": "peer-reviewed",
+        "kind": "europepmc",
+    },
+    {
+        "id": "demo-society-page",
+        "name": "MS society research page (demo, no feed)",
+        "path": "society-research.html",
+        "evidence_type": "society-news",
+        "kind": "html",
+        "group": "Demo MS Society",
+        "options": {"item": "article.card", "title": "h3", "link": "a", "date": "time", "summary": "p"},
+    },
+    {
+        "id": "demo-hospital-sitemap",
+        "name": "Hospital newsroom via its sitemap (demo, page built by JavaScript)",
+        "path": "sitemap.xml",
+        "evidence_type": "society-news",
+        "kind": "sitemap",
+        "group": "Demo Clinic",
+        "options": {"paths": ["/hospital/news/"], "max_new_pages": 10},
+    },
 ]
+# The sitemap names its pages by absolute URL; the corpus server puts its own address in their place.
+SITEMAP_HOST = b"CORPUS_HOST"
 
 # Served instead of the real file until the demo's second poll, so that poll finds changes: the demo trial
 # begins recruiting (in Germany and Spain) and plans more participants — "Update" items on the page, in its
@@ -93,17 +127,32 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
     def send_head(self) -> Any:
         path = self.path.split("?", 1)[0]
+        if path == "/sitemap.xml":
+            return self._sitemap()
         if path in EARLIER:
             del self.headers["If-Modified-Since"]  # the two versions' file times say nothing of which is newer
             if _serving_earlier.is_set():
                 self.path = EARLIER[path]
         return super().send_head()
 
+    def _sitemap(self) -> Any:
+        import io
+
+        host = (self.headers.get("Host") or "127.0.0.1").encode("ascii", "replace")
+        body = (DEMO_DATA / "sitemap.xml").read_bytes().replace(SITEMAP_HOST, host)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
     def guess_type(self, path: Any) -> str:
         if str(path).endswith(".atom"):
             return "application/atom+xml"
         if str(path).endswith((".xml", ".rdf", ".rss")):
             return "application/xml"
+        if str(path).endswith((".fcgi", ".json")):
+            return "application/json"
         return super().guess_type(path)
 
 
@@ -125,6 +174,8 @@ def write_demo_feeds(target: Path, corpus_url: str) -> Path:
             "kind": s.get("kind", "feed"),
             "interval": "1h",
             "homepage": "https://example.org/",
+            **({"group": s["group"]} if s.get("group") else {}),
+            **({"options": s["options"]} if s.get("options") else {}),
         }
         for s in DEMO_SOURCES
     ]

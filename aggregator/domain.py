@@ -10,7 +10,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed", "ctis")
+SOURCE_KINDS = ("feed", "html", "clinicaltrials", "pubmed", "ctis", "europepmc", "sitemap")
 
 # What kind of evidence a source publishes; shown as a badge so readers can tell a trial record from a news story.
 EVIDENCE_TYPES: dict[str, str] = {
@@ -39,6 +39,10 @@ class SourceSpec:
     # Per-kind settings (CSS selectors for `html`, and so on), kept as sorted pairs so the spec stays hashable.
     options: tuple[tuple[str, Any], ...] = ()
     line: int | None = None  # where it stands in feeds.yaml, for error messages
+    # The publisher this source is one route to ("Cleveland Clinic"); /sources shows a group's routes together.
+    group: str | None = None
+    # The group is one the product promises; `check-sources --live` fails when none of its routes works.
+    seed: bool = False
 
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)
@@ -59,6 +63,8 @@ class Conditional:
 
     etag: str | None = None
     last_modified: str | None = None
+    # The normalised links already stored for the source: a ``sitemap`` source fetches only pages not among them.
+    known_links: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class DigestItem:
     summary: str  # plain text of the sanitised summary
     topics: tuple[str, ...]  # topic ids it matched
     evidence: str = ""
+    link_gone: bool = False  # its link answered 404/410: the email links to its page on the site instead
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,11 @@ class Item(Base):
     story_key: Mapped[str] = mapped_column(String(64), index=True)
     # No plain index: see ix_item_duplicate_of_id_first_seen_at (partial) and migration 0003.
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+    # The item's own link answered 404 or 410 (store.mark_link_gone): feeds and emails link to our permalink page
+    # (/items/<id>) instead. Cleared when the source gives the item another link.
+    link_gone: Mapped[int | None] = mapped_column(Integer)  # the status seen, 404 or 410
+    link_gone_at: Mapped[datetime | None]
+    link_checked_at: Mapped[datetime | None]  # the link checker's last visit (link_check.py): least recent first
 
     source: Mapped[Source] = relationship(back_populates="items")
     topics: Mapped[list[ItemTopic]] = relationship(
@@ -172,6 +177,22 @@ class ItemTopic(Base):
     hits: Mapped[list[Any]] = mapped_column(default=list)
 
     item: Mapped[Item] = relationship(back_populates="topics")
+
+
+class ReviewLabel(Base):
+    """A reviewer's verdict on one item and one topic: it belongs there (True) or not (False), whatever the rules say.
+
+    The item's ``item_topic`` rows follow it at once (``store.set_label``), every reclassification and every
+    poll that changes the item apply it again, and ``export-labels`` turns the verdicts into labelled test cases.
+    """
+
+    __tablename__ = "review_label"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), primary_key=True)
+    topic_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verdict: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime]
 
 
 class ItemEvent(Base):

@@ -226,7 +226,11 @@ class Poller:
                 claimed = store.claim_source(session, spec.id, self.owner, now, lease, due_only=due_only)
                 source = store.get_source(session, spec.id)
                 if claimed and source is not None:
-                    return self._state_of(source)
+                    state = self._state_of(source)
+                    if spec.kind == "sitemap":  # it fetches only the article pages it has not stored yet
+                        state.conditional = Conditional(state.conditional.etag, state.conditional.last_modified,
+                                                        store.known_links(session, spec.id))
+                    return state
             if source is not None or attempt == 2:
                 return None  # another poller holds it (or, with due_only, polled it a moment ago)
             self.sync_sources()  # a source added to feeds.yaml since this poller synced: add its row, then claim

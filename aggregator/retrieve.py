@@ -4,6 +4,7 @@ Each returns one ``Fetched`` whose body is a JSON document combining the answers
 - ``clinicaltrials``: the API v2 ``/studies`` query of the source URL, then its next pages by ``pageToken``
   (at most ``options.max_pages``, default 5; a token seen twice stops the loop), combined as
   ``{"studies": [...], "totalCount": n, "pages": k, "truncated": bool}``. At most 1 request/s (no published limit).
+- ``sitemap``: the sitemap, then at most ``options.max_new_pages`` new article pages (aggregator/retrieve_sitemap.py).
 - ``pubmed``: ESearch (the source URL, forced to ``retmode=json``), then ESummary JSON (``options.details:
   esummary``, the default) or EFetch XML (``efetch``, for abstracts) in batches of at most 200 ids, combined as
   ``{"esearch": {...}, "documents": [{"format", "text"}]}``. Every request carries ``tool`` and ``email`` and,
@@ -113,6 +114,7 @@ class Retrieval:
 
         RETRIEVERS["clinicaltrials"] = self.clinicaltrials
         RETRIEVERS["pubmed"] = self.pubmed
+        RETRIEVERS["sitemap"] = self.sitemap
 
     def limiter(self, url: str, per_second: float) -> RateLimiter:
         host = urlsplit(url).netloc.lower()
@@ -154,6 +156,13 @@ class Retrieval:
         combined = {"studies": studies, "totalCount": document.get("totalCount"), "pages": pages,
                     "truncated": truncated}
         return replace(first, body=json.dumps(combined).encode("utf-8"), content_type="application/json")
+
+    # ------------------------------------------------------------------ sitemaps (aggregator/retrieve_sitemap.py)
+
+    def sitemap(self, fetcher: Fetcher, spec: SourceSpec, url: str, conditional: Conditional) -> Fetched:
+        from .retrieve_sitemap import retrieve
+
+        return retrieve(self, fetcher, spec, url, conditional)
 
     # ------------------------------------------------------------------ PubMed
 

@@ -33,6 +33,8 @@ _SOURCE_KEYS = {
     "language",
     "options",
     "note",
+    "group",
+    "seed",
 }
 MIN_INTERVAL = 60  # seconds: polling a stranger's server more often than once a minute is impolite
 
@@ -155,8 +157,21 @@ def _source_from(entry: Any, index: int, problems: list[str]) -> SourceSpec | No
     zone_problem = _check_timezone(options.get("timezone"))
     if zone_problem:
         problem(zone_problem)
+    paths = options.get("paths")
+    if kind == "sitemap" and paths is not None and (
+            not isinstance(paths, list) or not paths
+            or not all(isinstance(p, str) and p.startswith("/") for p in paths)):
+        problem(f"`options.paths` must be a list of path prefixes starting with / such as ['/news/'] (got {paths!r})")
     if not isinstance(options.get("dayfirst", False), bool):
         problem(f"`options.dayfirst` must be true or false (got {options['dayfirst']!r})")
+    group = entry.get("group")
+    if group is not None and (not isinstance(group, str) or not group.strip() or len(group) > 100):
+        problem(f"`group` must be the publisher's name, at most 100 characters (got {group!r})")
+    seed = entry.get("seed", False)
+    if not isinstance(seed, bool):
+        problem(f"`seed` must be true or false (got {seed!r})")
+    elif seed and not isinstance(group, str):
+        problem("`seed: true` needs a `group`: a seed publisher is checked across all the routes of its group")
     unknown = set(entry) - _SOURCE_KEYS - {"__line__"}
     if unknown:
         problem(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_SOURCE_KEYS))}")
@@ -174,6 +189,8 @@ def _source_from(entry: Any, index: int, problems: list[str]) -> SourceSpec | No
         language=entry.get("language"),
         options=tuple(sorted(_strip_lines(options).items())),
         line=line,
+        group=group.strip() if isinstance(group, str) else None,
+        seed=seed is True,
     )
 
 

@@ -88,6 +88,7 @@ def items_first_seen_between(session: Session, start: datetime, end: datetime) -
             summary=item.summary_text or "",
             topics=tuple(sorted(t.topic_id for t in item.topics)),
             evidence=EVIDENCE_TYPES.get(item.evidence_type, item.evidence_type),
+            link_gone=item.link_gone is not None,
         )
         for item in session.scalars(query)
     ]

@@ -1,4 +1,4 @@
-"""RSS 2.0 and Atom documents from stored items, with feedgen. Pure: given items, returns bytes.
+"""RSS 2.0, Atom (with feedgen) and JSON Feed 1.1 documents from stored items. Pure: given items, returns bytes.
 
 Only sanitised fields go out (the summary HTML was cleaned by nh3 before it was stored; titles are plain text).
 Guids are stable: our own item URL-independent tag URI, so readers never see an item twice when a link changes.
@@ -7,10 +7,12 @@ Guids are stable: our own item URL-independent tag URI, so readers never see an 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import nh3
 from feedgen.feed import FeedGenerator
 
 from .models import Item
@@ -33,6 +35,26 @@ def item_guid(base_url: str, item: Item) -> str:
     return f"tag:{host},2026:item/{item.id}"
 
 
+def item_link(base_url: str, item: Item) -> str | None:
+    """Where an item's entry links: its own link, or its page on this site once that link answered 404/410."""
+    return f"{base_url}/items/{item.id}" if item.link_gone else item.link
+
+
+def _source_of(meta: FeedMeta, item: Item) -> tuple[str, str | None]:
+    """(name, homepage) of an item's source: feeds.yaml's today, else what was stored."""
+    listed = meta.sources.get(item.source_id)
+    if listed is not None:
+        return listed
+    return (item.source.name if item.source else item.source_id), (item.source.homepage if item.source else None)
+
+
+def _summary_html(item: Item, notes: dict[int, str] | None) -> str:
+    summary = item.summary_html or ""
+    if notes and item.id in notes:  # a trial's status change: the news is the update, so it comes first
+        summary = f"<p><strong>Update:</strong> {html.escape(notes[item.id])}.</p>{summary}"
+    return summary
+
+
 def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
                notes: dict[int, str] | None = None) -> FeedGenerator:
     generator = FeedGenerator()
@@ -41,8 +63,10 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
     generator.title(meta.title)
     generator.subtitle(meta.description)
     generator.description(meta.description)
-    generator.link(href=meta.page_url, rel="alternate")
+    # feedgen makes the last link added the RSS channel's <link>, which must be the page (RSS 2.0: "the URL to the
+    # HTML website"), not the feed itself: self first.
     generator.link(href=meta.self_url, rel="self")
+    generator.link(href=meta.page_url, rel="alternate")
     generator.language("en")
     generator.generator("CAR T & MS Research Aggregator")
     if meta.updated:
@@ -54,21 +78,15 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
         entry.id(item_guid(meta.base_url, item))
         entry.guid(item_guid(meta.base_url, item), permalink=False)
         entry.title(item.title)
-        if item.link:
-            entry.link(href=item.link, rel="alternate")
-        summary = item.summary_html or ""
-        if notes and item.id in notes:  # a trial's status change: the news is the update, so it comes first
-            summary = f"<p><strong>Update:</strong> {html.escape(notes[item.id])}.</p>{summary}"
+        link = item_link(meta.base_url, item)
+        if link:
+            entry.link(href=link, rel="alternate")
+        summary = _summary_html(item, notes)
         entry.description(summary or item.title)
         entry.summary(summary or item.title, type="html")
         entry.published(item.sort_at)
         entry.updated(item.updated_at)
-        listed = meta.sources.get(item.source_id)
-        if listed is not None:
-            source_name, homepage = listed
-        else:
-            source_name = item.source.name if item.source else item.source_id
-            homepage = item.source.homepage if item.source else None
+        source_name, homepage = _source_of(meta, item)
         entry.author(name=item.author or source_name)
         entry.source(title=source_name, url=homepage or None)
         for topic in sorted(t.topic_id for t in item.topics):
@@ -86,6 +104,55 @@ def render_atom(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, st
                 notes: dict[int, str] | None = None) -> bytes:
     atom: bytes = _generator(meta, items, topic_names, notes).atom_str(pretty=True)
     return atom
+
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def render_json_feed(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
+                     notes: dict[int, str] | None = None) -> bytes:
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1) of the same items, ids and links as the RSS and Atom.
+
+    ``content_html`` is the stored summary (cleaned by nh3 when stored) cleaned by nh3 once more, the way it goes
+    out; titles and names are plain text, and ``<``, ``>`` and ``&`` are written as JSON escapes, so even a browser
+    that opened the document as HTML would find no markup in it.
+    """
+    entries = []
+    for item in items:
+        source_name, homepage = _source_of(meta, item)
+        summary = _summary_html(item, notes)
+        entry: dict[str, object] = {
+            "id": item_guid(meta.base_url, item),
+            "url": item_link(meta.base_url, item) or meta.page_url,
+            "title": item.title,
+            "content_html": nh3.clean(summary) if summary else html.escape(item.title),
+            "date_published": _rfc3339(item.sort_at),
+            "date_modified": _rfc3339(item.updated_at),
+            "authors": [{"name": item.author or source_name}],
+            "tags": [topic_names.get(t, t) for t in sorted(t.topic_id for t in item.topics)],
+            "_car_t_ms": {"source": {"id": item.source_id, "name": source_name, "homepage": homepage},
+                          "evidence_type": item.evidence_type,
+                          "topics": sorted(t.topic_id for t in item.topics)},
+        }
+        if item.summary_text:
+            entry["summary"] = item.summary_text
+        entries.append(entry)
+    document = {
+        "version": JSON_FEED_VERSION,
+        "title": meta.title,
+        "home_page_url": meta.page_url,
+        "feed_url": meta.self_url,
+        "description": meta.description,
+        "language": "en",
+        "authors": [{"name": "CAR T & MS Research", "url": meta.base_url + "/"}],
+        "items": entries,
+    }
+    text = json.dumps(document, ensure_ascii=False, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
 @dataclass(frozen=True)
@@ -106,8 +173,10 @@ def render_trial_feed(meta: FeedMeta, entries: Sequence[TrialFeedEntry], atom: b
     generator.title(meta.title)
     generator.subtitle(meta.description)
     generator.description(meta.description)
-    generator.link(href=meta.page_url, rel="alternate")
+    # feedgen makes the last link added the RSS channel's <link>, which must be the page (RSS 2.0: "the URL to the
+    # HTML website"), not the feed itself: self first.
     generator.link(href=meta.self_url, rel="self")
+    generator.link(href=meta.page_url, rel="alternate")
     generator.language("en")
     generator.generator("CAR T & MS Research Aggregator")
     generator.author(name="CAR T & MS Research")  # Atom wants an author for the feed or every entry

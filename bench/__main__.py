@@ -20,6 +20,7 @@ from .classify import run_classify
 from .mail import run_email
 from .poll import OursVariant, postgres_problem, postgres_schema, run_polls
 from .report import POSTGRES_SUFFIX, Results, render
+from .search import run_search
 from .serving import run_serving
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.md"
@@ -48,7 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="which corpora to poll: bench (corpus.py), real (corpus_real.py, shaped like real feeds)")
     parser.add_argument("--no-cli", action="store_true",
                         help="skip the runs of the whole `flask --app aggregator poll` command")
-    parser.add_argument("--sections", default="poll,serve,classify,email")
+    parser.add_argument("--search-items", type=int, default=100_000,
+                        help="stored items of the search section (default 100,000)")
+    parser.add_argument("--sections", default="poll,serve,search,classify,email")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL even when it answers")
     parser.add_argument("--profile", action="store_true",
                         help="also profile our first poll of the largest size with pyinstrument (bench/profile-*.txt)")
@@ -57,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.feeds, args.items_per_feed, args.serve_items = [5], 5, [200]
+        args.feeds, args.items_per_feed, args.serve_items, args.search_items = [5], 5, [200], 200
         args.classify_items, args.subscribers, args.naive_seconds = 200, 20, 1.0
     return args
 
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = os.getloadavg()[0]
     results = Results(started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), options={
         "feeds": "/".join(map(str, args.feeds)), "items per feed": args.items_per_feed, "workers": args.workers,
-        "stored items": "/".join(map(str, args.serve_items)), "classify items": args.classify_items,
+        "stored items": "/".join(map(str, args.serve_items)), "search items": args.search_items,
+        "classify items": args.classify_items,
         "subscribers": args.subscribers, "corpora": args.corpora,
         "POLL_PARSE_PROCESSES (shipped default)": f"auto = {Settings.from_env({}).poll_parse_processes} here",
     })
@@ -127,6 +131,20 @@ def main(argv: list[str] | None = None) -> int:
                 results.serving.append(run_serving(url, max(args.serve_items), "postgresql",
                                                    max_requests=20 if args.smoke else 400,
                                                    max_seconds=2 if args.smoke else 8, log=log))
+        checkpoint()
+    if "search" in sections:
+        import tempfile
+
+        small = args.smoke
+        limits = {"max_requests": 20 if small else 300, "max_seconds": 2 if small else 8}
+        with tempfile.TemporaryDirectory(prefix="bench-search-db-") as tmp:
+            log("search …")
+            results.search.append(run_search(f"sqlite:///{tmp}/search.db", args.search_items, "sqlite",
+                                             workers=1 if small else 2, log=log, **limits))
+        checkpoint()
+        if not pg_problem:
+            with postgres_schema() as url:
+                results.search.append(run_search(url, args.search_items, "postgresql", log=log, **limits))
         checkpoint()
     if "email" in sections:
         log("digest sending …")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ class Results:
     polls: list[PollRun] = field(default_factory=list)
     postgres_polls: list[PollRun] = field(default_factory=list)
     serving: list[ServingRun] = field(default_factory=list)
+    search: list[ServingRun] = field(default_factory=list)
     classify: ClassifyRun | None = None
     email: EmailRun | None = None
     notes: list[str] = field(default_factory=list)
@@ -140,10 +141,12 @@ def _scaling_section(runs: list[PollRun]) -> list[str]:
     return out
 
 
-def _serving_section(runs: list[ServingRun]) -> list[str]:
-    out = ["## Serving (gunicorn, loopback clients)", ""]
-    targets = {"digest page /": 3.0, "/feed.xml": 3.0, "/feed.xml 304": 1.5}
+def _serving_section(runs: list[ServingRun], title: str = "Serving (gunicorn, loopback clients)",
+                     targets_of: Callable[[ServingRun], dict[str, float]] | None = None,
+                     intro: str = "") -> list[str]:
+    out = [f"## {title}", ""] + ([intro, ""] if intro else [])
     for run in runs:
+        targets = targets_of(run) if targets_of else {"digest page /": 3.0, "/feed.xml": 3.0, "/feed.xml 304": 1.5}
         out.append(f"### {run.backend}, {run.items:,} stored items ({run.workers} gunicorn workers, "
                    f"{run.clients} client threads; bulk insert {run.insert_seconds:.1f} s)")
         out.append("")
@@ -159,6 +162,8 @@ def _serving_section(runs: list[ServingRun]) -> list[str]:
                          f"{e.p50_ms:.1f}", f"{e.p99_ms:.1f}", f"{p50_ratio:.2f}×", f"{p99_ratio:.2f}×", target])
         out += [table(["endpoint", "path", "status", "requests", "errors", "req/s", "req/s ÷ healthz", "p50 ms",
                        "p99 ms", "p50 ÷ healthz", "p99 ÷ healthz", "target"], rows), ""]
+        if not run.plans:
+            continue
         scans = full_scans(run.plans)
         out.append("Query plans (" + ("`EXPLAIN QUERY PLAN`" if run.backend == "sqlite" else "`EXPLAIN`") + "): "
                    + ("no query reads the whole item table." if not scans else
@@ -256,6 +261,12 @@ def render(results: Results) -> str:
     if results.postgres_polls:
         out += _poll_section(results.postgres_polls, "Polling (PostgreSQL)")
     out += _serving_section(results.serving)
+    if results.search:
+        from .search import targets
+
+        out += _serving_section(results.search, "Search (gunicorn, loopback clients)", targets,
+                                "Every request asks a query no earlier one asked (the page caches per query; "
+                                "bench/search.py says how); the last row is a repeated, cached query.")
     out += _classify_section(results.classify)
     out += _email_section(results.email)
     if results.notes:

@@ -265,7 +265,9 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[in
 
 
 def measure(port: int, name: str, path: str, clients: int, max_requests: int, max_seconds: float,
-            headers: dict[str, str] | None = None, expect: int = 200) -> EndpointResult:
+            headers: dict[str, str] | None = None, expect: int = 200,
+            path_for: Callable[[int], str] | None = None) -> EndpointResult:
+    """``path_for``: the path of the n-th request (0, 1, …) instead of ``path`` every time (bench/search.py)."""
     for _ in range(2):  # warm up: templates compiled, caches filled (a slow page may not answer in time)
         try:
             get(port, path, headers)
@@ -284,9 +286,10 @@ def measure(port: int, name: str, path: str, clients: int, max_requests: int, ma
                 if budget[0] <= 0 or time.perf_counter() > deadline:
                     return
                 budget[0] -= 1
+                target = path_for(budget[0]) if path_for else path
             started = time.perf_counter()
             try:
-                status = get(port, path, headers)[0]
+                status = get(port, target, headers)[0]
             except OSError:
                 status = 0
             elapsed = time.perf_counter() - started

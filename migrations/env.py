@@ -32,6 +32,22 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+# Full-text search objects the models do not describe (migration 0011): the FTS5 table and its shadow tables on
+# SQLite, the generated column and its GIN index on PostgreSQL. Autogenerate must not propose to drop them.
+_SEARCH_COLUMNS = {"search_vector"}
+_SEARCH_INDEXES = {"ix_item_search_vector"}
+
+
+def _include_name(name: str | None, type_: str, _parent: Any) -> bool:
+    if type_ == "table" and name is not None and name.startswith("item_fts"):
+        return False
+    return not (type_ == "index" and name in _SEARCH_INDEXES)
+
+
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+    return not (reflected and type_ == "column" and name in _SEARCH_COLUMNS)
+
+
 def run_migrations_offline() -> None:
     context.configure(url=database.url, target_metadata=target_metadata, literal_binds=True,
                       render_as_batch=True, compare_type=True)
@@ -46,6 +62,8 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             process_revision_directives=_skip_empty,
             render_item=_render_item,
+            include_name=_include_name,
+            include_object=_include_object,
             render_as_batch=True,
             compare_type=True,
         )

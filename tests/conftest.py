@@ -71,7 +71,31 @@ def postgres_admin_url() -> str:
     return PG_ADMIN_URL
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist the topic report is filled in a worker: hand it to the controller (pytest_testnodedown).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests.topics_metrics import REPORT
+
+        workeroutput["topics_report"] = list(REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests.topics_metrics import REPORT
+
+    lines = getattr(node, "workeroutput", {}).get("topics_report")
+    if lines:
+        REPORT[:] = lines
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.topics_metrics import REPORT  # filled by tests/test_topics_eval.py when it runs
+
+    if REPORT:
+        terminalreporter.write_sep("=", "topic filter quality (dev and test, issue #13)")
+        for line in REPORT:
+            terminalreporter.write_line(line)
     if _pg_problem:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS WERE SKIPPED", red=True, bold=True)
         terminalreporter.write_line(_pg_problem[0] + ". Set REQUIRE_POSTGRES=1 to make this an error.")

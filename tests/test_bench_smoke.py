@@ -38,7 +38,7 @@ def test_smoke_run_writes_a_well_formed_report(tmp_path: Path, capsys: pytest.Ca
 
     for heading in ("# Benchmark results", "## Polling", "bench corpus", "corpus shaped like real feeds",
                     "**First poll**", "**Second poll**",
-                    "## Serving", "## Classification (one core)", "## Digest sending"):
+                    "## Serving", "## Search", "## Classification (one core)", "## Digest sending"):
         assert heading in report
     tables = _tables(report)
     assert len(tables) >= 4

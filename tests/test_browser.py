@@ -10,10 +10,9 @@ import pytest
 from flask import Flask
 
 from aggregator.cli import build_poller
-from aggregator.demo import DEMO_DATA, DEMO_SOURCES, write_demo_feeds
+from aggregator.demo import DEMO_SOURCES, serve_corpus, write_demo_feeds
 from tests import browser_support
 from tests.conftest import dispose_apps, make_app
-from tests.feed_server import FeedServer
 
 pytestmark = pytest.mark.browser
 
@@ -21,19 +20,17 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
     tmp = tmp_path_factory.mktemp("browser")
-    server = FeedServer().start()
-    for path in DEMO_DATA.iterdir():
-        if path.suffix in {".xml", ".rdf", ".atom", ".rss", ".json"}:
-            server.add(f"/{path.name}", path.read_bytes(),
-                       content_type="application/json" if path.suffix == ".json" else "application/xml")
-    feeds = write_demo_feeds(tmp / "feeds.yaml", server.url("").rstrip("/"))
+    # The demo's own corpus server: it also serves the E-utilities, page and sitemap files of every kind (#14).
+    server = serve_corpus()
+    feeds = write_demo_feeds(tmp / "feeds.yaml", f"http://127.0.0.1:{server.server_address[1]}")
     app = make_app(f"sqlite:///{tmp / 'demo.db'}", feeds, page_size=8)
     with app.app_context():
         reports = build_poller(app).poll_many([s["id"] for s in DEMO_SOURCES])
     assert all(r.outcome == "ok" for r in reports), reports
     with browser_support.serve_wsgi(app) as base_url:
         yield app, base_url
-    server.stop()
+    server.shutdown()
+    server.server_close()
     dispose_apps()
 
 
@@ -43,6 +40,8 @@ PAGES = {
     "digest": "/",
     "all-topics-page-2": "/?topic=all&page=2",
     "search": "/?topic=ms-research&q=tolebrutinib",
+    "search-ranked": "/?topic=all&q=KYV-101",
+    "search-newest": "/?topic=all&q=CAR%20T%20-lupus&order=newest",
     "empty": "/?topic=car-t-ms&q=nothing-at-all",
     "filtered": "/?topic=car-t-autoimmune&evidence=trial-registry",
     "sources": "/sources",
@@ -109,7 +108,26 @@ def test_works_without_javascript(demo_site: tuple[Flask, str], browser: Any) ->
         why.locator("summary").click()
         assert why.locator("li").first.is_visible()
         page.get_by_role("link", name="Sources").first.click()
-        assert page.locator("table.sources tbody tr").count() == len(DEMO_SOURCES)
+        assert page.locator("table.sources tbody tr:not(.group-head)").count() == len(DEMO_SOURCES)
+
+
+def test_search_order_switch_without_javascript(demo_site: tuple[Flask, str], browser: Any) -> None:
+    _, base = demo_site
+    with browser_support.new_page(browser, java_script_enabled=False) as page:
+        page.goto(base + "/?topic=all")
+        page.get_by_label("Search", exact=True).fill('"CAR T"')
+        page.get_by_role("button", name="Filter").click()
+        assert page.locator("h2", has_text="Most relevant first").count() == 1
+        ranked = page.locator("li.item h3").all_inner_texts()
+        assert ranked and page.locator("li.item mark").count() >= 1
+        page.get_by_role("navigation", name="Order of the results").get_by_role("link", name="newest first").click()
+        assert "order=newest" in page.url and page.locator("h2", has_text="Most relevant first").count() == 0
+        newest = page.locator("li.item time").evaluate_all("nodes => nodes.map(n => n.getAttribute('datetime'))")
+        assert newest == sorted(newest, reverse=True)
+        page.get_by_label("Search", exact=True).fill('"CAR T" -lupus')
+        page.get_by_role("button", name="Filter").click()  # a new search keeps the order chosen
+        assert "order=newest" in page.url and page.locator("li.item").count() >= 1
+        assert not any("lupus" in text.lower() for text in page.locator("li.item h3, li.item p.text").all_inner_texts())
 
 
 def test_duplicates_show_once_with_the_other_source(demo_site: tuple[Flask, str], browser: Any) -> None:

@@ -310,7 +310,11 @@ def test_boilerplate_is_ignored(topics: TopicSet) -> None:
 
 def test_naive_baseline_agrees_on_eval_set(config: dict, topics: TopicSet) -> None:
     naive = load_naive_topics(config)
-    rows = [json.loads(line) for line in (ROOT / "tests/data/topics/eval.jsonl").read_text("utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for name in ("dev", "test")
+        for line in (ROOT / f"tests/data/topics/{name}.jsonl").read_text("utf-8").splitlines()
+    ]
     for row in rows:
         doc = Document(row["title"], row.get("summary", ""), row.get("content", ""), tuple(row.get("categories", ())))
         assert ids(topics, doc) == ids(naive, doc), row["title"]

@@ -73,7 +73,11 @@ def _generated_docs(count: int, seed: int = 20261121) -> list[Document]:
 
 
 def _corpus() -> list[Document]:
-    rows = [json.loads(line) for line in (ROOT / "tests/data/topics/eval.jsonl").read_text("utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for name in ("dev", "test")
+        for line in (ROOT / f"tests/data/topics/{name}.jsonl").read_text("utf-8").splitlines()
+    ]
     docs = [Document(r["title"], r.get("summary", ""), r.get("content", "")) for r in rows]
     from bench.classify import make_items, real_documents
 

@@ -43,7 +43,11 @@ def outcome(topic_set: TopicSet, doc: Document) -> list[tuple[str, float, list[t
 
 
 def eval_docs() -> list[Document]:
-    rows = [json.loads(line) for line in (ROOT / "tests/data/topics/eval.jsonl").read_text("utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for name in ("dev", "test")
+        for line in (ROOT / f"tests/data/topics/{name}.jsonl").read_text("utf-8").splitlines()
+    ]
     return [
         Document(r["title"], r.get("summary", ""), r.get("content", ""), tuple(r.get("categories", ()))) for r in rows
     ]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..domain import Fetched, ParsedItem, SourceSpec
 from ..errors import ParseError
-from . import clinicaltrials, ctis, html, pubmed
+from . import clinicaltrials, ctis, europepmc, html, pubmed, sitemap
 from .feed import parse_feed
 
 Parser = Callable[[SourceSpec, Fetched], list[ParsedItem]]
@@ -21,6 +21,8 @@ PARSERS: dict[str, Parser] = {
     "clinicaltrials": clinicaltrials.parse,
     "ctis": ctis.parse,
     "pubmed": pubmed.parse,
+    "europepmc": europepmc.parse,
+    "sitemap": sitemap.parse,
 }
 
 

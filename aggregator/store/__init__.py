@@ -1,8 +1,9 @@
 """The repository: every SQL statement of the service lives in this package, one module per entity.
 
-``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``reading`` (what
-pages and feeds read), ``trials`` (the read model of trials); subscribers and deliveries are in
-``aggregator.store_mail``. Everything is re-exported here, so callers write ``store.upsert_items(...)``.
+``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``labels`` (reviewers'
+verdicts), ``reading`` (what pages and feeds read), ``trials`` (the read model of trials); subscribers and
+deliveries are in ``aggregator.store_mail``.
+Everything is re-exported here, so callers write ``store.upsert_items(...)``.
 
 Functions take a ``Session`` and plain values or domain dataclasses; the caller owns the transaction.
 Writes are idempotent: polling the same items twice changes nothing, and a changed item is updated in place and
@@ -26,7 +27,11 @@ from .items import (
     replace_topics,
     story_key_of,
     upsert_items,
+    verdicts_for,
 )
+from .labels import item_with_topics, iter_labelled_items, set_label
+from .links import LinkToCheck, links_to_check, record_link_check
+from .paging import item_by_id, items_after, mark_link_gone
 from .reading import (
     ItemFilter,
     _filtered,
@@ -43,6 +48,7 @@ from .reading import (
     trial_records,
     walk_is_cheaper,
 )
+from .search import ORDERS, SearchHit, search_condition, search_items
 from .sources import (
     PollOutcome,
     SourceHistory,
@@ -50,6 +56,7 @@ from .sources import (
     claim_source,
     due_source_ids,
     get_source,
+    known_links,
     record_poll,
     release_source,
     source_histories,
@@ -59,6 +66,7 @@ from .sources import (
 from .trials import record_rows, trial_events, trial_view, trial_views
 
 __all__ = [
+    "known_links",
     "change_marker",
     "NEAR_DUPLICATE_DAYS",
     "NEAR_DUPLICATE_LIMIT",
@@ -74,7 +82,17 @@ __all__ = [
     "replace_topics",
     "story_key_of",
     "upsert_items",
+    "verdicts_for",
+    "item_with_topics",
+    "iter_labelled_items",
+    "set_label",
     "ItemFilter",
+    "item_by_id",
+    "items_after",
+    "mark_link_gone",
+    "LinkToCheck",
+    "links_to_check",
+    "record_link_check",
     "_filtered",
     "also_reported",
     "count_matching",
@@ -87,6 +105,10 @@ __all__ = [
     "trial_code_map",
     "trial_records",
     "walk_is_cheaper",
+    "ORDERS",
+    "SearchHit",
+    "search_condition",
+    "search_items",
     "PollOutcome",
     "SourceHistory",
     "all_sources",

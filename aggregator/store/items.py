@@ -14,7 +14,8 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..domain import CleanItem
-from ..models import Item, ItemEvent, ItemTopic
+from ..models import Item, ItemEvent, ItemTopic, ReviewLabel
+from ..review import Verdict, apply_verdicts
 from ..stories import Candidate, Match, RecentPrimaries
 from ..trial_diff import trial_changes
 from ..trials import registry_nct_id
@@ -96,6 +97,7 @@ def upsert_items(
     new_rows: list[dict[str, Any]] = []
     new_topics: list[TopicRows] = []
     near_ready = False
+    verdicts: dict[int, dict[str, Verdict]] | None = None  # read once, only if some item changed
     for digest, (item, rows) in by_hash.items():
         row = existing.get(digest)
         if row is None:
@@ -128,6 +130,8 @@ def upsert_items(
         if row.content_hash != item.content_hash or _facts_changed(row, item):
             changes = trial_changes(row.extra, item.extra) if _is_trial_record(row) else []
             sort_at = _sort_at(item, row.first_seen_at)
+            if row.link != item.link:  # a new link may work: stop pointing readers away from it
+                row.link_gone = row.link_gone_at = None
             _copy_fields(row, item)
             row.updated_at = now
             # A trial that starts recruiting is today's news: it moves to the top and stays there until the
@@ -135,7 +139,9 @@ def upsert_items(
             row.sort_at = now if changes else max(sort_at, row.sort_at) if _is_trial_record(row) else sort_at
             for change in changes:
                 add_event(session, row.id, now, f"trial-{change.fact}", change.summary, change.event_data())
-            _replace_topics(row, rows)
+            if verdicts is None:
+                verdicts = verdicts_for(session, [r.id for r in existing.values()])
+            _replace_topics(row, apply_verdicts(rows, verdicts.get(row.id, {})))  # a reviewer's word stands
             updated += 1
         else:
             unchanged += 1
@@ -244,6 +250,17 @@ def _recent_primaries(session: Session, since: datetime, limit: int) -> Sequence
         if size - most >= limit:
             return rows
         size = limit + most
+
+
+def verdicts_for(session: Session, item_ids: Iterable[int]) -> dict[int, dict[str, Verdict]]:
+    """item id → topic id → verdict, for the items of ``item_ids`` that have any."""
+    ids = list(item_ids)
+    out: dict[int, dict[str, Verdict]] = {}
+    if not ids:
+        return out
+    for label in session.scalars(select(ReviewLabel).where(ReviewLabel.item_id.in_(ids))):
+        out.setdefault(label.item_id, {})[label.topic_id] = Verdict(label.verdict, label.note)
+    return out
 
 
 def events_for(session: Session, item_ids: Iterable[int]) -> dict[int, list[ItemEvent]]:

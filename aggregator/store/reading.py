@@ -49,11 +49,10 @@ def _filtered(query: _AnySelect, filters: ItemFilter, newest_first: bool = False
         query = query.where(Item.source_id == filters.source)
     if filters.evidence:
         query = query.where(Item.evidence_type == filters.evidence)
-    if filters.q:
-        for word in filters.q.split()[:8]:
-            pattern = f"%{_escape_like(word)}%"
-            query = query.where(or_(Item.title.ilike(pattern, escape="\\"),
-                                    Item.summary_text.ilike(pattern, escape="\\")))
+    if filters.q:  # the database's full-text index (store.search), the same syntax as search_items
+        from .search import search_condition
+
+        query = query.where(search_condition(filters.q))
     return query
 
 

@@ -44,6 +44,13 @@ def get_source(session: Session, source_id: str) -> Source | None:
     return session.get(Source, source_id)
 
 
+def known_links(session: Session, source_id: str) -> frozenset[str]:
+    """The normalised links stored for a source: a ``sitemap`` source fetches only the pages not among them."""
+    rows = session.scalars(select(Item.normalized_link).where(Item.source_id == source_id,
+                                                              Item.normalized_link.is_not(None)))
+    return frozenset(link for link in rows if link)
+
+
 def due_source_ids(session: Session, now: datetime, lease_seconds: int) -> list[str]:
     """Enabled sources whose next poll is due and that no live poller holds."""
     stale = now - timedelta(seconds=lease_seconds)

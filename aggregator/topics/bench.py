@@ -1,7 +1,8 @@
 """Throughput of ``TopicSet.classify`` against the naive one-regex-per-term baseline.
 
 ``bench_classify(config, docs)`` is pure apart from the clock; ``python -m aggregator.topics.bench
-[feeds.yaml] [eval.jsonl]`` runs it on the default rules and the evaluation set (for ``make bench``).
+[feeds.yaml] [labelled.jsonl]`` runs it on the default rules and, given one, a labelled set such as
+``tests/data/topics/dev.jsonl`` (for ``make bench``).
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ from .rules import (
     Topic,
     TopicConfigError,
     literal_anchor,
+    misspellings,
     parse_config,
     required_literal,
     starts_with_word_char,
@@ -227,6 +228,7 @@ class TopicSet:
         self.topics: tuple[Topic, ...] = rules.topics
         self._labels = tuple((name, tl.label) for name, tl in rules.term_lists.items())
         self._disabled_by = {name: tl.disabled_by for name, tl in rules.term_lists.items()}
+        self._requires = {name: tl.requires for name, tl in rules.term_lists.items()}
         by_key: dict[tuple[bool, tuple[str, ...]], int] = {}
         folded_items: list[tuple[tuple[str, ...], int]] = []
         cased_items: list[tuple[tuple[str, ...], int]] = []
@@ -244,6 +246,21 @@ class TopicSet:
                     if (tl.name, term) not in owners[by_key[key]]:
                         owners[by_key[key]].append((tl.name, term))
                     keyed_terms.append((tl.name, term, match_case, atoms, by_key[key]))
+        # misspelt forms of long words (``misspellings: true``), after every real term: a form that is some
+        # list's real term stays that term; otherwise its hits name the term it misspells
+        for tl in rules.term_lists.values():
+            if not tl.misspellings:
+                continue
+            for term in tl.terms:
+                for variant in misspellings(term):
+                    atoms = term_atoms(variant, False)
+                    key = (False, atoms)
+                    if key in by_key:
+                        continue
+                    by_key[key] = len(owners)
+                    owners.append([(tl.name, term)])
+                    folded_items.append((atoms, by_key[key]))
+                    keyed_terms.append((tl.name, variant, False, atoms, by_key[key]))  # keyed by its own text
         self._entries = [_Entry(tuple(o)) for o in owners]
         self._term_items = {"folded": folded_items, "cased": cased_items}
         # raw patterns, each with a literal it requires (a cheap `in` test before the regex runs) and, where
@@ -494,6 +511,14 @@ class TopicSet:
             for other in disabled_by:
                 if self._live_hits(other, by_list, masks, depth + 1):
                     return []
+        requires = self._requires[name]
+        if hits and requires:  # context evidence: one of these lists must count in the item
+            if depth >= 3:
+                return []
+            for other in requires:
+                if self._live_hits(other, by_list, masks, depth + 1):
+                    return hits
+            return []
         return hits
 
     def _match_topic(self, topic: Topic, state: _ItemState) -> tuple[float, list[_Hit]] | None:
@@ -517,9 +542,11 @@ class TopicSet:
                     if field_name not in fields:
                         continue
                     w = weights[field_name] * ref.weight
-                    if passing and _overlaps(h, passing):
-                        score += w * topic.passing_weight  # counts a little; not shown as a reason
-                        continue
+                    if passing:
+                        factor = _passing_factor(h, passing)
+                        if factor >= 0.0:
+                            score += w * factor  # counts a little (or nothing); not shown as a reason
+                            continue
                     if w > 0:
                         title_hit = title_hit or field_name == "title"
                         score += w
@@ -541,8 +568,10 @@ class TopicSet:
             veto = 0.0
             for h in hits:
                 w = weights[h[_FIELD]]
-                if passing and _overlaps(h, passing):
-                    w *= topic.passing_weight
+                if passing:
+                    factor = _passing_factor(h, passing)
+                    if factor >= 0.0:
+                        w *= factor
                 veto += w
             if veto >= 1.0:
                 return None
@@ -555,27 +584,67 @@ class TopicSet:
         masks: list[tuple[int, int]],
         folded: Folded,
         starts: list[int],
-    ) -> list[tuple[int, int]]:
-        spans: list[tuple[int, int]] = []
+    ) -> list[tuple[int, int, float]]:
+        """(start, end, weight) of the spans whose terms only count ``weight`` times: the scopes of the topic's
+        cue lists, and its crowded sentences (many diseases named together). Sorted by start."""
+        spans: list[tuple[int, int, float]] = []
         bounds_cache: dict[int, list[int]] = {}
+        text = folded.folded
+
+        def sentence_of(pos: int) -> tuple[int, int, int, int]:
+            """(sentence start, sentence end, field start, field end) around ``pos``."""
+            fi = bisect_right(starts, pos) - 1
+            f_start = starts[fi]
+            f_end = starts[fi + 1] - len(FIELD_SEP) if fi + 1 < len(starts) else len(text)
+            if fi not in bounds_cache:
+                bounds_cache[fi] = sentence_bounds(text, f_start, f_end)
+            bounds = bounds_cache[fi]
+            k = bisect_right(bounds, pos) - 1
+            s_end = bounds[k + 1] if k + 1 < len(bounds) else f_end
+            return bounds[k], s_end, f_start, f_end
+
         for name in topic.passing_cues:
-            scope = self.rules.term_lists[name].cue_scope
+            tl = self.rules.term_lists[name]
+            scope = tl.cue_scope
+            weight = topic.passing_weight if tl.cue_weight is None else tl.cue_weight
             for h in self._live_hits(name, by_list, masks):
-                fi = bisect_right(starts, h[_START]) - 1
-                f_start = starts[fi]
-                f_end = starts[fi + 1] - len(FIELD_SEP) if fi + 1 < len(starts) else len(folded.folded)
-                if fi not in bounds_cache:
-                    bounds_cache[fi] = sentence_bounds(folded.folded, f_start, f_end)
-                bounds = bounds_cache[fi]
-                k = bisect_right(bounds, h[_START]) - 1
-                s_start = bounds[k]
+                s_start, s_end, f_start, f_end = sentence_of(h[_START])
                 if scope == "rest_of_field":
                     s_end = f_end
-                else:
-                    s_end = bounds[k + 1] if k + 1 < len(bounds) else f_end
-                spans.append((s_start, max(s_end, h[_END])))
+                elif scope == "line":
+                    line_start = text.rfind("\n", f_start, h[_START])
+                    line_end = text.find("\n", h[_END], f_end)
+                    s_start = f_start if line_start < 0 else line_start + 1
+                    s_end = f_end if line_end < 0 else line_end
+                spans.append((s_start, max(s_end, h[_END]), weight))
+        if topic.crowded_lists and _distinct_terms(by_list, topic.crowded_lists, topic.crowded_min_terms):
+            spans.extend(self._crowded_spans(topic, by_list, masks, sentence_of))
         spans.sort()
         return spans
+
+    def _crowded_spans(
+        self,
+        topic: Topic,
+        by_list: Mapping[str, list[_Hit]],
+        masks: list[tuple[int, int]],
+        sentence_of: Callable[[int], tuple[int, int, int, int]],
+    ) -> list[tuple[int, int, float]]:
+        """Sentences outside the title that name ``crowded_min_terms`` distinct terms of the topic's
+        ``crowded`` lists: a list of indications, a pipeline, a differential diagnosis."""
+        title_end = self._title_end(sentence_of)
+        terms: dict[tuple[int, int], set[str]] = {}
+        for name in topic.crowded_lists:
+            for h in self._live_hits(name, by_list, masks):
+                if h[_START] < title_end:
+                    continue
+                s_start, s_end, _, _ = sentence_of(h[_START])
+                terms.setdefault((s_start, s_end), set()).add(h[_TERM])
+        return [(s, e, topic.passing_weight) for (s, e), found in terms.items()
+                if len(found) >= topic.crowded_min_terms]
+
+    @staticmethod
+    def _title_end(sentence_of: Callable[[int], tuple[int, int, int, int]]) -> int:
+        return sentence_of(0)[3]
 
     # -- highlighting ----------------------------------------------------------------------
 
@@ -624,7 +693,9 @@ class _ItemState:
         self._masks: dict[tuple[str, ...], list[tuple[int, int]]] = {}
         self._live: dict[tuple[str, ...], dict[str, list[_Hit]]] = {}
         self._live_by_masks: dict[tuple[tuple[int, int], ...], dict[str, list[_Hit]]] = {}
-        self._passing: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, int]]] = {}
+        self._passing: dict[
+            tuple[tuple[str, ...], tuple[str, ...], float, tuple[str, ...], int], list[tuple[int, int, float]]
+        ] = {}
 
     def masks(self, ignore: tuple[str, ...]) -> list[tuple[int, int]]:
         found = self._masks.get(ignore)
@@ -649,11 +720,13 @@ class _ItemState:
             self._live[ignore] = found
         return found
 
-    def passing(self, topic: Topic, topic_set: TopicSet) -> list[tuple[int, int]]:
+    def passing(self, topic: Topic, topic_set: TopicSet) -> list[tuple[int, int, float]]:
         by_list = self.by_list
-        if not topic.passing_cues or all(name not in by_list for name in topic.passing_cues):
+        if all(name not in by_list for name in topic.passing_cues) and not (
+            topic.crowded_lists and _distinct_terms(by_list, topic.crowded_lists, topic.crowded_min_terms)
+        ):
             return []
-        key = (topic.passing_cues, topic.ignore)
+        key = (topic.passing_cues, topic.ignore, topic.passing_weight, topic.crowded_lists, topic.crowded_min_terms)
         found = self._passing.get(key)
         if found is None:
             found = self._passing[key] = topic_set._passing_spans(
@@ -704,14 +777,30 @@ def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:
     return False
 
 
-def _overlaps(h: _Hit, spans: list[tuple[int, int]]) -> bool:
-    start, end = h[_START], h[_END]
-    for s, e in spans:
-        if s >= end:
-            return False
-        if e > start:
-            return True
+def _distinct_terms(by_list: Mapping[str, list[_Hit]], names: tuple[str, ...], least: int) -> bool:
+    """Whether the hits of lists ``names`` hold at least ``least`` distinct terms (before traps and scopes: a
+    cheap necessary condition for a crowded sentence)."""
+    terms: set[str] = set()
+    for name in names:
+        hits = by_list.get(name)
+        if hits:
+            for h in hits:
+                terms.add(h[_TERM])
+            if len(terms) >= least:
+                return True
     return False
+
+
+def _passing_factor(h: _Hit, spans: list[tuple[int, int, float]]) -> float:
+    """The weight of the passing span(s) ``h`` stands in (the least of them), or -1 when it stands in none."""
+    start, end = h[_START], h[_END]
+    found = -1.0
+    for s, e, weight in spans:
+        if s >= end:
+            break
+        if e > start and (found < 0.0 or weight < found):
+            found = weight
+    return found
 
 
 @functools.lru_cache(maxsize=256)

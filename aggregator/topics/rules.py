@@ -10,8 +10,12 @@ Schema (the same keys sit at the top level of ``feeds.yaml`` beside ``sources:``
         exact_case_terms: [CAR T, MS]                      # case matters (MS is not ms, milliseconds)
         patterns: ['MS-\\d+']        # advanced: raw regular expressions, case-sensitive unless (?i)
         disabled_by: [other list]    # this list counts for nothing in an item where that list matches
+        requires: [context lists]    # this list counts only in an item where one of those lists matches
+        misspellings: true           # also match its long words (8+ letters) misspelt by one letter
         cue_scope: sentence          # for cue lists only: the scope they downweight
-                                     #   (sentence | rest_of_field)
+                                     #   (sentence | line | rest_of_field)
+        cue_weight: 0                # for cue lists only: what a term in their scope weighs (default:
+                                     #   the topic's passing_weight)
     topics:
       - id: car-t-ms
         name: CAR T for multiple sclerosis
@@ -27,6 +31,9 @@ Schema (the same keys sit at the top level of ``feeds.yaml`` beside ``sources:``
         implied_by: [car-t-ms]       # this topic also matches whenever that one does
         field_weights: {title: 3, categories: 1.5, summary: 1, content: 0.5}
         passing_weight: 0.25
+        crowded:                     # a sentence naming this many distinct terms of these lists (a list of
+          lists: [ms, oncology]      #   diseases, a pipeline) is a passing mention of each of them
+          min_terms: 4
         min_score: 1                 # per requirement; see match.py
 
 Term syntax (for ``terms`` and ``exact_case_terms``):
@@ -62,11 +69,14 @@ __all__ = [
     "term_atoms",
     "is_cjk",
     "literal_anchor",
+    "misspellings",
 ]
 
 FIELDS = ("title", "summary", "content", "categories")
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {"title": 3.0, "categories": 1.5, "summary": 1.0, "content": 0.5}
-CUE_SCOPES = ("sentence", "rest_of_field")
+CUE_SCOPES = ("sentence", "line", "rest_of_field")
+MISSPELT_MIN_LETTERS = 8  # shorter words (and abbreviations) are never matched misspelt
+_VOWELS = "aeiouy"
 
 
 class TopicConfigError(ValueError):
@@ -83,6 +93,9 @@ class TermList:
     patterns: tuple[str, ...]
     disabled_by: tuple[str, ...] = ()
     cue_scope: str = "sentence"
+    requires: tuple[str, ...] = ()
+    misspellings: bool = False
+    cue_weight: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,8 @@ class Topic:
     implied_by: tuple[str, ...] = ()
     field_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     passing_weight: float = 0.25
+    crowded_lists: tuple[str, ...] = ()
+    crowded_min_terms: int = 4
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,30 @@ def term_atoms(term: str, match_case: bool) -> tuple[str, ...]:
             atoms.append(PLURAL)
         atoms.append(END)
     return tuple(atoms)
+
+
+def misspellings(term: str) -> list[str]:
+    """The term with one of its long words (``MISSPELT_MIN_LETTERS`` letters or more, no ``*``) misspelt by one
+    edit of the kinds people make: a letter left out, two neighbours swapped, a letter doubled, one vowel for
+    another ("mutliple sclerosis", "multiple sclerosys", "multiple scleroris" is not one). Folded like the
+    term; the term itself is not in the list. Abbreviations and short words are never varied."""
+    words = re.sub(r"[\s\-]+", " ", fold_term(term.strip(), casefold=True)).split(" ")
+    out: dict[str, None] = {}
+    for k, word in enumerate(words):
+        if len(word) < MISSPELT_MIN_LETTERS or not (word.isascii() and word.isalpha()):
+            continue
+        variants: set[str] = set()
+        for i in range(1, len(word)):  # the first letter is kept: it is rarely the one mistyped
+            variants.add(word[:i] + word[i + 1:])
+            variants.add(word[:i] + word[i] + word[i:])
+            if i + 1 < len(word):
+                variants.add(word[:i] + word[i + 1] + word[i] + word[i + 2:])
+            if word[i] in _VOWELS:
+                variants.update(word[:i] + v + word[i + 1:] for v in _VOWELS)
+        variants.discard(word)
+        for variant in sorted(variants):
+            out[" ".join([*words[:k], variant, *words[k + 1:]])] = None
+    return list(out)
 
 
 def required_literal(pattern: str) -> str | None:
@@ -278,7 +317,8 @@ def starts_with_word_char(atoms: tuple[str, ...]) -> bool:
 
 # --- loading --------------------------------------------------------------------------------
 
-_LIST_KEYS = {"label", "description", "terms", "exact_case_terms", "patterns", "disabled_by", "cue_scope"}
+_LIST_KEYS = {"label", "description", "terms", "exact_case_terms", "patterns", "disabled_by", "cue_scope", "requires",
+              "misspellings", "cue_weight"}
 _TOPIC_KEYS = {
     "id",
     "name",
@@ -291,6 +331,7 @@ _TOPIC_KEYS = {
     "implied_by",
     "field_weights",
     "passing_weight",
+    "crowded",
     "min_score",
 }
 _REQ_KEYS = {"any_of", "fields", "min_score", "rivals", "min_score_with_rival_in_title"}
@@ -354,6 +395,10 @@ def _parse_list(name: Any, raw: Any) -> TermList:
     description = raw.get("description", "")
     if not isinstance(label, str) or not isinstance(description, str):
         raise TopicConfigError(f"{where}: label and description must be text")
+    misspellings = raw.get("misspellings", False)
+    if not isinstance(misspellings, bool):
+        raise TopicConfigError(f"{where}: misspellings must be true or false, got {misspellings!r}")
+    cue_weight = raw.get("cue_weight")
     return TermList(
         name=name,
         label=label,
@@ -363,6 +408,9 @@ def _parse_list(name: Any, raw: Any) -> TermList:
         patterns=patterns,
         disabled_by=_str_list(raw.get("disabled_by"), f"{where}, disabled_by"),
         cue_scope=cue_scope,
+        requires=_str_list(raw.get("requires"), f"{where}, requires"),
+        misspellings=misspellings,
+        cue_weight=None if cue_weight is None else _number(cue_weight, f"{where}, cue_weight", 0.0),
     )
 
 
@@ -438,6 +486,12 @@ def _parse_topic(raw: Any, index: int) -> Topic:
     description = raw.get("description", "")
     if not isinstance(name, str) or not isinstance(description, str):
         raise TopicConfigError(f"{where}: name and description must be text")
+    crowded = raw.get("crowded") or {}
+    if not isinstance(crowded, dict) or not set(crowded) <= {"lists", "min_terms"}:
+        raise TopicConfigError(f"{where}: `crowded` must be a mapping with `lists:` and optionally `min_terms:`")
+    min_terms = _number(crowded.get("min_terms"), f"{where}, crowded.min_terms", 4.0)
+    if min_terms < 2 or min_terms != int(min_terms):
+        raise TopicConfigError(f"{where}: crowded.min_terms must be a whole number of at least 2")
     return Topic(
         id=topic_id,
         name=name,
@@ -449,6 +503,8 @@ def _parse_topic(raw: Any, index: int) -> Topic:
         implied_by=implied_by,
         field_weights=weights,
         passing_weight=_number(raw.get("passing_weight"), f"{where}, passing_weight", 0.25),
+        crowded_lists=_str_list(crowded.get("lists"), f"{where}, crowded.lists"),
+        crowded_min_terms=int(min_terms),
     )
 
 
@@ -468,9 +524,10 @@ def parse_config(config: Any) -> RuleSet:
     topics = [_parse_topic(raw, i) for i, raw in enumerate(raw_topics)]
 
     for tl in lists.values():
-        for other in tl.disabled_by:
-            if other not in lists:
-                raise TopicConfigError(f"term list {tl.name!r}: disabled_by names unknown term list {other!r}")
+        for key, others in (("disabled_by", tl.disabled_by), ("requires", tl.requires)):
+            for other in others:
+                if other not in lists:
+                    raise TopicConfigError(f"term list {tl.name!r}: {key} names unknown term list {other!r}")
     seen: set[str] = set()
     ids = {t.id for t in topics}
     for topic in topics:
@@ -485,6 +542,7 @@ def parse_config(config: Any) -> RuleSet:
         refs += [("none_of", n) for n in topic.none_of]
         refs += [("ignore", n) for n in topic.ignore]
         refs += [("passing_cues", n) for n in topic.passing_cues]
+        refs += [("crowded", n) for n in topic.crowded_lists]
         for key, name in refs:
             if name not in lists:
                 known = ", ".join(sorted(lists))

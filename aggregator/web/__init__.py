@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from . import errors, feeds, insights, pages, subscribe, trials
+from . import api, errors, feeds, insights, items, opml, pages, proxy, subscribe, trials
 from .render import register_filters
 
 # No inline script or style anywhere: the strict policy below is what keeps a feed's content inert.
@@ -29,7 +29,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(feeds.bp)
     app.register_blueprint(trials.bp)
     app.register_blueprint(insights.bp)
+    api.init_app(app)
+    app.register_blueprint(opml.bp)
+    app.register_blueprint(items.bp)
     errors.init_app(app)
     subscribe.init_app(app)  # the subscribe blueprint and CSRF protection of every form
     register_filters(app)
     app.after_request(_security_headers)
+    proxy.init_app(app, app.extensions["aggregator"].settings.trusted_proxies)

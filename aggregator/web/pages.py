@@ -19,10 +19,11 @@ from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
 from ..quiet import source_flags
+from ..review import is_reviewer_hit
 from ..trials import linked_trials
 from .derived import derived, memoized, rendered
 from .params import ALL_TOPICS, PageRequest, parse_page_request
-from .render import group_by_week, highlight, short_summary
+from .render import WeekGroup, group_by_week, highlight, marked, short_summary
 
 bp = Blueprint("pages", __name__)
 
@@ -65,10 +66,20 @@ def _explain(item: Item, names: dict[str, str]) -> list[str]:
     lines = []
     for match in sorted(item.topics, key=lambda t: t.topic_id):
         parts = []
+        reviewed = None
         for hit in match.hits or []:
+            if is_reviewer_hit(hit):
+                reviewed = str(hit.get("text") or "")
+                continue
             parts.append(f"“{hit.get('text') or hit.get('term')}” in the {hit.get('field', 'text')}")
         terms = "; ".join(dict.fromkeys(parts)) or "its rules"
-        lines.append(f"{names.get(match.topic_id, match.topic_id)}: {terms}.")
+        name = names.get(match.topic_id, match.topic_id)
+        if reviewed is not None:  # the reviewer's word, then what the rules found (if anything)
+            note = f" (“{reviewed}”)" if reviewed else ""
+            found = f"; the rules found {terms}" if parts else ""
+            lines.append(f"{name}: a reviewer decided it belongs here{note}{found}.")
+        else:
+            lines.append(f"{name}: {terms}.")
     problem = (item.extra or {}).get(DATE_PROBLEM)
     if isinstance(problem, dict):  # what the source wrote for a date we did not use (clean.clean_item)
         said = problem.get("source_date") or "(empty)"
@@ -85,7 +96,9 @@ def _also_label(item: Item, dup: Item) -> str:
 
 
 def _views(items: list[Item], also: dict[int, list[Item]], events: dict[int, list[Any]] | None = None,
-           code_map: dict[str, list[str]] | None = None) -> list[ItemView]:
+           code_map: dict[str, list[str]] | None = None,
+           marks: dict[int, tuple[Markup, Markup]] | None = None) -> list[ItemView]:
+    """``marks``: a search's title and snippet per item id, shown instead of the topic terms' highlighting."""
     svc = services()
     events = events or {}
     names = svc.topic_names
@@ -95,11 +108,13 @@ def _views(items: list[Item], also: dict[int, list[Item]], events: dict[int, lis
         return memoized(("highlight", text), lambda: highlight(text, topic_set.highlight_spans(text)))
 
     for item in items:
+        title, summary = (marks or {}).get(item.id) or (highlighted(item.title),
+                                                          highlighted(short_summary(item.summary_text)))
         views.append(
             ItemView(
                 item=item,
-                title=highlighted(item.title),
-                summary=highlighted(short_summary(item.summary_text)),
+                title=title,
+                summary=summary,
                 topics=[(t.topic_id, names.get(t.topic_id, t.topic_id)) for t in sorted(item.topics,
                                                                                         key=lambda t: t.topic_id)],
                 evidence=EVIDENCE_TYPES.get(item.evidence_type, item.evidence_type),
@@ -131,13 +146,25 @@ def _item_list(req: PageRequest, total: int, page_size: int) -> tuple[Markup, in
     """The page's items grouped by week, as HTML, and how many there are."""
     session = request_session()
     offset = (req.page - 1) * page_size
-    stored = derived("stored", lambda: store.count_items(session))
-    items = store.matching_items(session, req.filters, page_size, offset,
-                                 newest_first=store.walk_is_cheaper(offset + page_size, total, stored))
+    marks: dict[int, tuple[Markup, Markup]] | None = None
+    if req.filters.q:  # the full-text index: ranked or newest first, with the matched words marked
+        hits = store.search_items(session, req.filters.q, topic=req.filters.topic, source=req.filters.source,
+                                  evidence=req.filters.evidence, order="newest" if req.order == "newest" else
+                                  "relevance", limit=page_size, offset=offset)
+        items = [hit.item for hit in hits]
+        marks = {hit.item.id: (marked(hit.title), marked(hit.snippet)) for hit in hits}
+    else:
+        stored = derived("stored", lambda: store.count_items(session))
+        items = store.matching_items(session, req.filters, page_size, offset,
+                                     newest_first=store.walk_is_cheaper(offset + page_size, total, stored))
     ids = [item.id for item in items]
     views = _views(items, store.also_reported(session, ids), store.events_for(session, ids),
-                   derived("trial-codes", lambda: store.trial_code_map(session)))
-    html = render_template("pages/_items.html", groups=group_by_week(views))  # autoescaped like the page
+                   derived("trial-codes", lambda: store.trial_code_map(session)), marks)
+    if req.filters.q and req.order != "newest":  # by relevance: weeks would cut the ranking into pieces
+        groups = [WeekGroup("Most relevant first", "results-ranked", list(views))] if views else []
+    else:
+        groups = group_by_week(views)
+    html = render_template("pages/_items.html", groups=groups)  # autoescaped like the page
     return Markup(html), len(views)  # noqa: S704 - a rendered template, embedded as it was rendered
 
 
@@ -153,9 +180,11 @@ def index() -> ResponseReturnValue:
     sources = store.all_sources(session)
     # Source names are the one input of the list that the change marker does not cover (feeds.yaml renames).
     names = tuple((source.id, source.name) for source in sources)
-    items_html, shown = rendered(("items", req.filters, req.page, names), lambda: _item_list(req, total, page_size))
+    items_html, shown = rendered(("items", req.filters, req.order, req.page, names),
+                                 lambda: _item_list(req, total, page_size))
     pages = max(1, -(-total // page_size))
     args = _feed_args(req)
+    page_args = {**args, "order": "newest"} if req.filters.q and req.order == "newest" else args
     return render_template(
         "pages/index.html",
         req=req,
@@ -164,8 +193,9 @@ def index() -> ResponseReturnValue:
         total=total,
         page=req.page,
         pages=pages,
-        prev_url=url_for("pages.index", **args, page=req.page - 1) if req.page > 1 else None,
-        next_url=url_for("pages.index", **args, page=req.page + 1) if req.page < pages else None,
+        prev_url=url_for("pages.index", **page_args, page=req.page - 1) if req.page > 1 else None,
+        next_url=url_for("pages.index", **page_args, page=req.page + 1) if req.page < pages else None,
+        order_urls={order: url_for("pages.index", **args, order=order) for order in ("relevance", "newest")},
         topics=svc.classifier.topic_set.topics,
         topic_counts=derived("topic-counts", lambda: store.topic_counts(session)),
         all_topics=ALL_TOPICS,
@@ -175,7 +205,28 @@ def index() -> ResponseReturnValue:
         evidence_types=EVIDENCE_TYPES,
         rss_url=url_for("feeds.rss", **args),
         atom_url=url_for("feeds.atom", **args),
+        json_url=url_for("feeds.json_feed", **args),
     )
+
+
+def group_sections(listed: list[Source], groups: dict[str, str | None]) -> list[tuple[str | None, list[Source]]]:
+    """The sources in feeds.yaml order, the routes of one publisher (``group:``) gathered where its first route
+    stands, so /sources shows "Cleveland Clinic" once with its four routes; runs of ungrouped sources stay as
+    they are (a ``None`` section)."""
+    sections: list[tuple[str | None, list[Source]]] = []
+    by_group: dict[str, list[Source]] = {}
+    for source in listed:
+        group = groups.get(source.id)
+        if group is None:
+            if not sections or sections[-1][0] is not None:
+                sections.append((None, []))
+            sections[-1][1].append(source)
+        elif group in by_group:
+            by_group[group].append(source)
+        else:
+            by_group[group] = [source]
+            sections.append((group, by_group[group]))
+    return sections
 
 
 @bp.get("/sources")
@@ -191,6 +242,7 @@ def sources() -> ResponseReturnValue:
             evidence_type=spec.evidence_type, in_catalog=True, status="new", error_count=0, url=spec.url,
             configured_url=spec.url))
     listed.extend(rows.values())
+    sections = group_sections(listed, {spec.id: spec.group for spec in svc.catalog.sources})
     now = datetime.now(UTC)
     histories = store.source_histories(session, now - timedelta(days=365))
     empty = store.SourceHistory([], [], None)
@@ -206,6 +258,7 @@ def sources() -> ResponseReturnValue:
     return render_template(
         "pages/sources.html",
         sources=listed,
+        sections=sections,
         counts=store.source_item_counts(session),
         evidence_types=EVIDENCE_TYPES,
         flags=flags,

@@ -9,6 +9,7 @@ from ..errors import BadRequest
 from ..store import ItemFilter
 
 ALL_TOPICS = "all"
+ORDERS = ("relevance", "newest")  # of search results (store.search.ORDERS); without a query: always newest
 MAX_QUERY_LENGTH = 200
 MAX_PAGE = 10_000
 
@@ -18,6 +19,7 @@ class PageRequest:
     filters: ItemFilter
     page: int
     topic_param: str  # as shown in the form: a topic id or "all"
+    order: str = "relevance"  # of search results: "relevance" or "newest"
 
 
 def _single(args: Mapping[str, str], name: str, limit: int = 100) -> str:
@@ -46,6 +48,9 @@ def parse_page_request(
     if evidence is not None and evidence not in evidence_types:
         raise BadRequest(f"Unknown evidence type {evidence!r}. Choose one of: {', '.join(evidence_types)}.")
     query = " ".join(_single(args, "q", MAX_QUERY_LENGTH).split()) or None
+    order = _single(args, "order", 20) or ORDERS[0]
+    if order not in ORDERS:
+        raise BadRequest(f"Unknown order {order!r}. Choose one of: {', '.join(ORDERS)}.")
     raw_page = _single(args, "page", 10) or "1"
     # isascii: str.isdigit() also says yes to "²" and "٣", which int() then rejects or reads unexpectedly.
     if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= MAX_PAGE:
@@ -54,4 +59,5 @@ def parse_page_request(
         filters=ItemFilter(topic=None if topic == ALL_TOPICS else topic, source=source, q=query, evidence=evidence),
         page=int(raw_page),
         topic_param=topic,
+        order=order,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,6 +28,24 @@ def highlight(text: str, spans: Sequence[tuple[int, int]]) -> Markup:
         position = end
     out.append(str(escape(text[position:])))
     return Markup("".join(out))  # noqa: S704 - every piece above was escaped; only our <mark> tags are markup
+
+
+def marked(text: str, start: str = "\x02", end: str = "\x03") -> Markup:
+    """Escape ``text`` marked by the search engine (``start``…``end`` around matched words, store.search) and
+    turn the marks into <mark>. Markers the text itself held, or unbalanced ones, only ever open or close our
+    own tags: every character of the text is escaped."""
+    out: list[str] = []
+    inside = False
+    for index, piece in enumerate(re.split(f"({re.escape(start)}|{re.escape(end)})", text)):
+        if index % 2:  # a marker
+            if (piece == start) != inside:
+                out.append("<mark>" if not inside else "</mark>")
+                inside = not inside
+            continue
+        out.append(str(escape(piece)))
+    if inside:
+        out.append("</mark>")
+    return Markup("".join(out))  # noqa: S704 - every piece of the text was escaped; only our <mark> tags are markup
 
 
 def short_summary(text: str) -> str:

@@ -10,9 +10,6 @@ and previews open links), it shows a page with one button.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -33,6 +30,7 @@ from ..mailer import Outgoing, make_message_id, send_one
 from ..models import Subscriber
 from ..subscriptions import DEFAULT_TOPIC, InvalidAddress, Links, Tokens
 from ..trial_finder import find
+from . import limits
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,6 @@ bp = Blueprint("subscribe", __name__)
 csrf = CSRFProtect()
 
 CLOCK = "aggregator.clock"
-LIMITER = "aggregator.subscribe_limiter"
 # The email preview shows the real email HTML, whose CSS is inline by necessity (mail clients drop <style> and
 # external sheets); this page alone allows inline styles. Scripts stay forbidden.
 PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
@@ -58,31 +55,6 @@ def tokens() -> Tokens:
 
 def links() -> Links:
     return Links(services().settings.base_url, tokens())
-
-
-class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds per key, in this process (a sliding window)."""
-
-    def __init__(self, limit: int, window: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        moment = self.clock()
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= moment - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return False
-            events.append(moment)
-            if len(self._events) > 10_000:  # forget idle clients rather than grow without bound
-                for stale in [k for k, v in self._events.items() if not v or v[-1] <= moment - self.window]:
-                    del self._events[stale]
-            return True
 
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
@@ -137,13 +109,8 @@ def subscribe_page() -> ResponseReturnValue:
 def subscribe() -> ResponseReturnValue:
     form = _subscribe_form()
     trials = _requested_trials()
-    if not form.validate():
+    if not form.validate():  # not counted by the rate limit (limits.py counts what was not a 400)
         return render_template("subscribe/form.html", form=form, trials=trials), 400
-    limiter: RateLimiter = current_app.extensions[LIMITER]
-    if not limiter.allow(request.remote_addr or "unknown"):
-        return render_template("subscribe/message.html", title="Too many requests",
-                               message="Too many subscription requests came from your network in the last hour. "
-                                       "Please try again later."), 429
     settings = services().settings
     session = request_session()
     topics = subscriptions.clean_topics(form.topics.data or [], list(services().topic_names))
@@ -318,10 +285,10 @@ def invalid_link(exc: InvalidLink) -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
-    """Register the blueprint, CSRF protection for every form of the site, and the rate limiter."""
+    """Register the blueprint, CSRF protection for every form of the site, and the rate limit of the POST."""
     app.register_blueprint(bp)
     csrf.init_app(app)
-    app.extensions.setdefault(LIMITER, RateLimiter(services_limit(app)))
+    limits.limit_view(app, "subscribe.subscribe", f"{services_limit(app)}/hour")
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError) -> ResponseReturnValue:

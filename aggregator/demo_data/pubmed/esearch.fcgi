@@ -1,0 +1,1 @@
+{"header":{"type":"esearch","version":"0.3"},"esearchresult":{"count":"3","retmax":"3","retstart":"0","idlist":["99900003","99900002","99900001"],"translationset":[],"querytranslation":"(\"CAR-T\"[All Fields] OR \"chimeric antigen receptor\"[All Fields]) AND \"multiple sclerosis\"[All Fields]"}}
