@@ -3,56 +3,26 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import ScriptInfo
 
 from . import db
 from .classify import Classifier
 from .config import INSTANCE_DIR, Settings, instance_secret_key
+from .context import EXTENSION, Services
 from .errors import ConfigError, SourceConfigError
-from .sources import Catalog, load_catalog
+from .sources import load_catalog
 from .topics import TopicConfigError, TopicSet, load_topics
 
-EXTENSION = "aggregator"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-
-
-@dataclass(frozen=True)
-class Services:
-    """What views, commands and jobs share: settings, the catalog of sources and the topic classifier."""
-
-    settings: Settings
-    catalog: Catalog
-    classifier: Classifier
-
-    @functools.cached_property
-    def rules_version(self) -> str:
-        """Changes whenever the topic rules do (part of feed ETags: new rules can change a feed's items)."""
-        return hashlib.sha256(json.dumps(self.catalog.topics_config, sort_keys=True).encode()).hexdigest()[:16]
-
-    @functools.cached_property
-    def sources_version(self) -> str:
-        """Changes whenever a source's name or homepage in feeds.yaml does (part of feed ETags: feeds name sources)."""
-        listed = [(spec.id, spec.name, spec.homepage or "") for spec in self.catalog.sources]
-        return hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:16]
-
-    @property
-    def topic_names(self) -> dict[str, str]:
-        return {topic.id: topic.name for topic in self.classifier.topic_set.topics}
-
-
-def services() -> Services:
-    state: Services = current_app.extensions[EXTENSION]
-    return state
 
 
 def configure_logging(level: str) -> None:

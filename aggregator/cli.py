@@ -13,8 +13,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import services, store, topics
+from . import store, topics
 from .classify import hit_to_dict
+from .context import services
 from .db import get_database
 from .domain import PollReport
 from .parse import json_text
@@ -178,7 +179,7 @@ def scheduler_command() -> None:
     click.echo(f"Scheduler started: looking for due sources every {settings.scheduler_tick_seconds} s. Ctrl+C stops.")
     click.echo(f"Topic matcher: {topics.MATCHER}.")
     try:
-        scheduler.blocking(app, settings.scheduler_tick_seconds).start()
+        scheduler.blocking(app, settings.scheduler_tick_seconds, build_poller(app)).start()
     except (KeyboardInterrupt, SystemExit):
         click.echo("Scheduler stopped.")
     finally:  # hand the leader lock over at once rather than after its expiry
@@ -202,7 +203,7 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if with_scheduler:
-        scheduler.background(app, services().settings.scheduler_tick_seconds).start()
+        scheduler.background(app, services().settings.scheduler_tick_seconds, build_poller(app)).start()
         click.echo("Background scheduler started: sources are polled as they fall due.")
         click.echo(f"Topic matcher: {topics.MATCHER}.")
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C stops).")

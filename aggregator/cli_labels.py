@@ -17,7 +17,8 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import services, store
+from . import store
+from .context import services
 from .db import get_database
 from .models import Item
 from .review import Verdict

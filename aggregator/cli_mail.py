@@ -15,7 +15,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import digest, services, store_mail, subscriptions
+from . import digest, store_mail, subscriptions
+from .context import services
 from .db import get_database
 from .delivery import Sender, SendReport, digest_links
 from .errors import BadRequest, ConfigError, DeliveryError

@@ -14,7 +14,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import services
+from .context import services
 from .fetch import Fetcher, FetchLimits
 from .pipeline import RETRIEVERS, _default_retriever
 from .source_check import CheckResult, check_source, failed_seed_groups

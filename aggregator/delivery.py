@@ -38,6 +38,7 @@ from . import digest, store_mail
 from .config import Settings, instance_secret_key
 from .db import Database
 from .digest import Week
+from .domain import DigestItem, TrialUpdate
 from .errors import DeliveryError
 from .mailer import BulkMessage, OutboxTransport, SMTPTransport, SMTPUnavailable, make_message_id
 from .subscriptions import DEFAULT_TOPIC, Links, Tokens
@@ -127,7 +128,7 @@ class Sender:
         self.sleep = sleep
         self.owner = owner or store_mail.process_owner()
         self._renewed_at = datetime.min.replace(tzinfo=UTC)
-        self._trial_updates: list[digest.TrialUpdate] = []
+        self._trial_updates: list[TrialUpdate] = []
         self.batch = batch
         self.on_sent = on_sent
         key = secret_key or settings.secret_key or instance_secret_key()
@@ -164,7 +165,7 @@ class Sender:
 
     # ------------------------------------------------------------------------------------------------ steps
 
-    def _dry_run(self, session: Session, week: Week, items: list[digest.DigestItem], report: SendReport) -> SendReport:
+    def _dry_run(self, session: Session, week: Week, items: list[DigestItem], report: SendReport) -> SendReport:
         for subscriber in store_mail.list_subscribers(session, "confirmed"):
             built = digest.build(week, items, subscriber.topics or [DEFAULT_TOPIC], self.topic_names,
                                  self.settings.digest_timezone,
@@ -207,7 +208,7 @@ class Sender:
                                                     "interrupted by a crash of an earlier sender; sent again")
         session.commit()
 
-    def _send_rounds(self, session: Session, week: Week, items: list[digest.DigestItem], report: SendReport) -> None:
+    def _send_rounds(self, session: Session, week: Week, items: list[DigestItem], report: SendReport) -> None:
         cache: dict[tuple[Any, ...], tuple[BulkMessage, int]] = {}
         links = digest_links(self.settings, week)
         retry: list[int] | None = None
@@ -249,7 +250,7 @@ class Sender:
                     break
             report.retry_later = len(retry or ())
 
-    def _deliver(self, session: Session, transport: Any, week: Week, items: list[digest.DigestItem],
+    def _deliver(self, session: Session, transport: Any, week: Week, items: list[DigestItem],
                  links: digest.Links, cache: dict[tuple[Any, ...], tuple[BulkMessage, int]],
                  row: store_mail.Claimed, report: SendReport) -> str:
         if row.subscriber_status != "confirmed":

@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Demo database: {os.environ['DATABASE_URL']}")
     from . import scheduler
 
-    scheduler.background(app, app.extensions["aggregator"].settings.scheduler_tick_seconds).start()
+    scheduler.background(app, app.extensions["aggregator"].settings.scheduler_tick_seconds,
+                         build_poller(app)).start()
     print(f"Serving the demo on http://{args.host}:{args.port}/ (Ctrl+C stops).")
     app.run(host=args.host, port=args.port, use_reloader=False, threaded=True)
 

@@ -27,15 +27,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from .config import PROJECT_ROOT
 from .countries import display_name, same_country
+from .domain import DigestItem, TrialUpdate
 from .errors import BadRequest
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
+TEMPLATES = PROJECT_ROOT / "templates" / "email"
 WEEK_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 SUMMARY_CHARS = 400
 
@@ -115,36 +116,6 @@ def week_of(moment: datetime, timezone: str = "UTC") -> Week:
 def previous_week(now: datetime, timezone: str = "UTC") -> Week:
     """The last complete week before ``now``: what Monday's scheduled digest sends."""
     return week_of(now, timezone).previous()
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    """One item as a digest shows it (plain, sanitised fields; built by the store from the database)."""
-
-    id: int
-    title: str
-    link: str | None
-    source_name: str
-    date: datetime  # the item's date shown to readers (published when credible, else first seen)
-    first_seen_at: datetime
-    summary: str  # plain text of the sanitised summary
-    topics: tuple[str, ...]  # topic ids it matched
-    evidence: str = ""
-    link_gone: bool = False  # its link answered 404/410: the email links to its page on the site instead
-
-
-@dataclass(frozen=True)
-class TrialUpdate:
-    """What happened to one trial during the week (built by the store from its change events)."""
-
-    key: str  # NCT id, else EU CT number
-    ids: tuple[str, ...]  # every number it is known by (followed by any of them)
-    title: str
-    path: str  # our trial page, relative to the site ("/trials/NCT06384976")
-    moment: datetime  # the latest change of the week
-    summaries: tuple[str, ...]  # the change sentences, oldest first
-    began_recruiting_in: tuple[str, ...] = ()  # countries where sites started recruiting this week
-    new: bool = False  # first seen this week
 
 
 @dataclass(frozen=True)

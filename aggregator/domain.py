@@ -142,3 +142,34 @@ class PollReport:
     unchanged: int = 0
     error: str | None = None
     seconds: float = 0.0
+
+
+# The weekly digest's rows: the store builds them from the database (store_mail), the digest reads them.
+@dataclass(frozen=True)
+class DigestItem:
+    """One item as a digest shows it (plain, sanitised fields; built by the store from the database)."""
+
+    id: int
+    title: str
+    link: str | None
+    source_name: str
+    date: datetime  # the item's date shown to readers (published when credible, else first seen)
+    first_seen_at: datetime
+    summary: str  # plain text of the sanitised summary
+    topics: tuple[str, ...]  # topic ids it matched
+    evidence: str = ""
+    link_gone: bool = False  # its link answered 404/410: the email links to its page on the site instead
+
+
+@dataclass(frozen=True)
+class TrialUpdate:
+    """What happened to one trial during the week (built by the store from its change events)."""
+
+    key: str  # NCT id, else EU CT number
+    ids: tuple[str, ...]  # every number it is known by (followed by any of them)
+    title: str
+    path: str  # our trial page, relative to the site ("/trials/NCT06384976")
+    moment: datetime  # the latest change of the week
+    summaries: tuple[str, ...]  # the change sentences, oldest first
+    began_recruiting_in: tuple[str, ...] = ()  # countries where sites started recruiting this week
+    new: bool = False  # first seen this week

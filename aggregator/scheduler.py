@@ -23,6 +23,7 @@ from flask import Flask
 
 from .db import get_database
 from .leader import Leader, make_leader
+from .pipeline import Poller
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,11 @@ def logged_job(name: str, job: Callable[[], Any]) -> Callable[[], None]:
     return run
 
 
-def poll_due_job(app: Flask) -> Callable[[], str]:
-    from .cli import build_poller
-
-    # One poller for the scheduler's life: its parse worker processes (POLL_PARSE_PROCESSES) are forked once, by
-    # the first poll of several sources, not at every tick.
-    poller = build_poller(app)
+def poll_due_job(app: Flask, poller: Poller) -> Callable[[], str]:
+    """The poll job. ``poller`` is built by the caller (the CLI or the demo) and kept for the scheduler's life: its
+    parse worker processes (POLL_PARSE_PROCESSES) are forked once, by the first poll of several sources, not at
+    every tick. Taking it rather than building it keeps this module below the CLI: the scheduler never imports
+    the commands that start it."""
 
     def job() -> str:
         with app.app_context():
@@ -72,9 +72,10 @@ def leader_only(leader: Leader, name: str, job: Callable[[], Any]) -> Callable[[
     return run
 
 
-def configure(scheduler: BaseScheduler, app: Flask, tick_seconds: int, leader: Leader | None = None) -> BaseScheduler:
+def configure(scheduler: BaseScheduler, app: Flask, tick_seconds: int, poller: Poller,
+              leader: Leader | None = None) -> BaseScheduler:
     scheduler.add_job(
-        logged_job("poll", poll_due_job(app)),
+        logged_job("poll", poll_due_job(app, poller)),
         "interval",
         seconds=tick_seconds,
         id="poll",
@@ -109,13 +110,13 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-def background(app: Flask, tick_seconds: int) -> BackgroundScheduler:
+def background(app: Flask, tick_seconds: int, poller: Poller) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", daemon=True)
-    configure(scheduler, app, tick_seconds)
+    configure(scheduler, app, tick_seconds, poller)
     return scheduler
 
 
-def blocking(app: Flask, tick_seconds: int) -> BlockingScheduler:
+def blocking(app: Flask, tick_seconds: int, poller: Poller) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC")
-    configure(scheduler, app, tick_seconds)
+    configure(scheduler, app, tick_seconds, poller)
     return scheduler

@@ -19,8 +19,7 @@ from sqlalchemy import Insert, and_, bindparam, delete, func, insert, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from .digest import DigestItem, TrialUpdate
-from .domain import EVIDENCE_TYPES
+from .domain import EVIDENCE_TYPES, DigestItem, TrialUpdate
 from .models import Delivery, Item, ItemEvent, ItemTopic, Lease, Subscriber
 from .store.trials import trial_views
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator import digest
-from aggregator.digest import DigestItem, Week
+from aggregator.digest import Week
+from aggregator.domain import DigestItem
 from aggregator.errors import BadRequest
 
 NAMES = {

@@ -16,6 +16,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
+from aggregator.cli import build_poller
 from aggregator.db import Database, get_database
 from aggregator.leader import AdvisoryLockLeader, LeaseLeader, make_leader
 from aggregator.scheduler import configure
@@ -188,7 +189,7 @@ def test_every_scheduler_job_runs_only_on_the_leader(leading: bool, app: Flask) 
     app.extensions.setdefault("aggregator.jobs", []).append(
         lambda scheduler, _app: scheduler.add_job(lambda: ran.append("extra"), "interval", hours=1, id="extra"))
     leader = FixedLeader(leading)
-    scheduler = configure(BackgroundScheduler(timezone="UTC"), app, 3600, leader=leader)
+    scheduler = configure(BackgroundScheduler(timezone="UTC"), app, 3600, build_poller(app), leader=leader)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert {"poll", "extra", "leader-heartbeat"} <= set(jobs)
     jobs["extra"].func()
@@ -205,7 +206,8 @@ def test_two_configured_schedulers_only_one_runs_jobs(app: Flask) -> None:
         lambda scheduler, _app: scheduler.add_job(lambda: ran.append("tick"), "interval", hours=1, id="tick"))
     first = LeaseLeader(database, owner="first", ttl=30, clock=clock)
     second = LeaseLeader(database, owner="second", ttl=30, clock=clock)
-    jobs = [{job.id: job for job in configure(BackgroundScheduler(timezone="UTC"), app, 3600, leader=leader)
+    poller = build_poller(app)
+    jobs = [{job.id: job for job in configure(BackgroundScheduler(timezone="UTC"), app, 3600, poller, leader=leader)
              .get_jobs()} for leader in (first, second)]
     for job_set in jobs:
         job_set["tick"].func()

@@ -12,9 +12,10 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from aggregator import services, store
+from aggregator import store
 from aggregator.clean import clean_item
 from aggregator.cli import build_poller
+from aggregator.context import services
 from aggregator.db import get_database
 from aggregator.domain import CleanItem, ParsedItem, SourceSpec
 from aggregator.models import Item, ItemTopic, ReviewLabel

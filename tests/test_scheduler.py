@@ -9,6 +9,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from aggregator import scheduler
+from aggregator.cli import build_poller
 from aggregator.db import get_database
 from aggregator.models import Item, Source
 from tests.conftest import make_app, write_feeds_file
@@ -24,7 +25,7 @@ def test_poll_job_polls_due_sources_once(tmp_path: Path, feed_server: FeedServer
             tmp_path / "f.yaml", [{"id": "a", "name": "A", "url": feed_server.url("/a.xml"), "interval": "1h"}]
         ),
     )
-    job = scheduler.poll_due_job(app)
+    job = scheduler.poll_due_job(app, build_poller(app))
     assert job() == "(1 sources polled, 1 new items, 0 failed)"
     assert job() == "(0 sources polled, 0 new items, 0 failed)"  # not due again for an hour
     assert len(feed_server.requests_to("/a.xml")) == 1
@@ -36,7 +37,7 @@ def test_poll_job_polls_due_sources_once(tmp_path: Path, feed_server: FeedServer
 
 def test_jobs_are_single_instance_and_coalesced(app: object) -> None:
     sched = BackgroundScheduler(timezone="UTC")
-    scheduler.configure(sched, app, tick_seconds=30)  # type: ignore[arg-type]
+    scheduler.configure(sched, app, tick_seconds=30, poller=build_poller(app))  # type: ignore[arg-type]
     job = sched.get_job("poll")
     assert job is not None and job.max_instances == 1 and job.coalesce is True
     assert job.trigger.interval.total_seconds() == 30

@@ -125,7 +125,7 @@ def test_report(outcomes: dict[str, dict[str, list[tuple[Pair, dict]]]]) -> None
         pytest.param(
             topic,
             metric,
-            marks=[pytest.mark.xfail(strict=True, reason="issue #13: below its target on test by one item (see NOT_YET)")]
+            marks=[pytest.mark.xfail(strict=True, reason="issue #13: below target on test (NOT_YET)")]
             if (topic, metric) in NOT_YET
             else [],
         )

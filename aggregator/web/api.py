@@ -17,7 +17,8 @@ from flask import Blueprint, Flask, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from .. import services, store
+from .. import store
+from ..context import services
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..errors import BadRequest

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from flask import Response, request
 
-from .. import services
+from ..context import services
 from .derived import change_marker, rendered
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import services, store
+from .. import store
+from ..context import services
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item

@@ -12,7 +12,8 @@ from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from .. import services, store
+from .. import store
+from ..context import services
 from ..db import request_session
 from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts_from_days
 from .derived import derived, rendered

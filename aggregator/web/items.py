@@ -11,7 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask.typing import ResponseReturnValue
 
-from .. import services, store
+from .. import store
+from ..context import services
 from ..db import request_session
 from .derived import derived
 from .pages import _views

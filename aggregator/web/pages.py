@@ -12,8 +12,9 @@ from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import services, store
+from .. import store
 from ..clean import DATE_PROBLEM
+from ..context import services
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source

@@ -20,7 +20,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from wtforms import SelectMultipleField, StringField, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import digest, services, store, store_mail, subscriptions
+from .. import digest, store, store_mail, subscriptions
+from ..context import services
 from ..countries import country_names
 from ..db import request_session
 from ..delivery import digest_links

@@ -18,7 +18,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import services, store
+from .. import store
+from ..context import services
 from ..countries import display_name
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
