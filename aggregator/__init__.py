@@ -15,12 +15,12 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from . import db
-from .classify import Classifier
 from .config import INSTANCE_DIR, Settings, instance_secret_key
 from .context import EXTENSION, Services
 from .errors import ConfigError, SourceConfigError
-from .sources import load_catalog
+from .poll.catalog import load_catalog
 from .topics import TopicConfigError, TopicSet, load_topics
+from .topics.classify import Classifier
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -126,7 +126,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = Services(settings=settings, catalog=catalog, classifier=classifier)
 
     # Retrievers for kinds that need several requests per poll (clinicaltrials, pubmed), with NCBI's key if set.
-    from .retrieve import register as register_retrievers
+    from .poll.retrieve import register as register_retrievers
 
     register_retrievers(settings)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .classify import Classifier
 from .config import Settings
-from .sources import Catalog
+from .poll.catalog import Catalog
+from .topics.classify import Classifier
 
 EXTENSION = "aggregator"
 

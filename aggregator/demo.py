@@ -22,7 +22,7 @@ from .config import INSTANCE_DIR, PROJECT_ROOT
 
 if TYPE_CHECKING:
     from .domain import PollReport
-    from .pipeline import Poller
+    from .poll.pipeline import Poller
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     from flask_migrate import upgrade
 
     from . import create_app
-    from .cli import build_poller
+    from .cli.poll import build_poller
 
     app = create_app()
     with app.app_context():
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     new = sum(r.new for r in reports)
     print(f"Demo corpus served at {corpus_url}; polled {len(reports)} demo sources ({new} new items).")
     print(f"Demo database: {os.environ['DATABASE_URL']}")
-    from . import scheduler
+    from .poll import scheduler
 
     scheduler.background(app, app.extensions["aggregator"].settings.scheduler_tick_seconds,
                          build_poller(app)).start()

@@ -205,7 +205,7 @@ def build_app(job: dict[str, Any]) -> Any:
 def run_ours(job: dict[str, Any]) -> dict[str, Any]:
     """Our pipeline: fetch, parse, clean, classify and store into a freshly migrated database."""
     from aggregator import store
-    from aggregator.cli import build_poller
+    from aggregator.cli.poll import build_poller
 
     app = build_app(job)
     poller = build_poller(app)
@@ -268,7 +268,7 @@ def run_ours_profiled(job: dict[str, Any]) -> dict[str, Any]:
     ``poll_many``, so what a poll shares (the near-duplicate candidates) is read once, as in a real poll."""
     from pyinstrument import Profiler
 
-    from aggregator.cli import build_poller
+    from aggregator.cli.poll import build_poller
 
     app = build_app(job)
     poller = build_poller(app)

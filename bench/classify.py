@@ -3,7 +3,7 @@
 The naive baseline (``aggregator.topics.naive``, written with the topic rules) runs one regular-expression
 search per term. Both classify the same generated items (titles, summaries and categories), one after the other,
 in this single process and thread. Each item is what the poll pipeline hands the classifier: ``clean_item`` has
-already turned the summary's HTML into text (``aggregator.clean.html_to_text``), so that is done here too, before
+already turned the summary's HTML into text (``aggregator.poll.clean.html_to_text``), so that is done here too, before
 the clock starts.
 """
 
@@ -79,9 +79,9 @@ def real_documents() -> list[Any]:
     """The items of every RSS, Atom and RDF fixture of tests/data/real, cleaned as the poll cleans them."""
     import logging
 
-    from aggregator.clean import html_to_text
     from aggregator.errors import ParseError
-    from aggregator.parse.feed import parse_feed
+    from aggregator.poll.clean import html_to_text
+    from aggregator.poll.parse.feed import parse_feed
     from aggregator.topics import Document
 
     documents = []
@@ -120,7 +120,7 @@ def _naive_classifier(config: dict[str, Any]) -> tuple[Callable[[Any], Any] | No
 
 def corpus_documents(count: int) -> list[Any]:
     """The generated items as the classifier gets them (``clean_item`` has made their summaries text)."""
-    from aggregator.clean import html_to_text
+    from aggregator.poll.clean import html_to_text
     from aggregator.topics import Document
 
     return [

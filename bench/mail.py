@@ -1,6 +1,6 @@
 """Section 4b: sending one week's digest to confirmed subscribers through a local aiosmtpd server.
 
-Ours: ``aggregator.delivery.send_week`` end to end (select the week's items, render per reader, record each
+Ours: ``aggregator.mail.delivery.send_week`` end to end (select the week's items, render per reader, record each
 delivery exactly-once in the database, send over one SMTP connection). Baseline, in the same run and against
 the same server: a plain smtplib loop sending messages rendered beforehand (copies of a digest ours sent, one
 per address) — the floor for any sender that speaks SMTP from Python.
@@ -92,7 +92,7 @@ def run_email(subscribers: int) -> EmailRun:
     try:
         from aiosmtpd.controller import Controller
 
-        from aggregator.delivery import send_week
+        from aggregator.mail.delivery import send_week
     except ImportError as exc:
         return EmailRun(subscribers=subscribers, pending=f"the digest sender is not there yet ({exc})")
     from aggregator import create_app

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Flask
 from sqlalchemy import select
 
-from aggregator import retrieve
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.models import Item, ItemEvent
-from aggregator.pipeline import Poller
+from aggregator.poll import retrieve
+from aggregator.poll.pipeline import Poller
 
 APIS = Path(__file__).resolve().parent / "data" / "apis"
 NOW = datetime(2026, 11, 16, 8, tzinfo=UTC)

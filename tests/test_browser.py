@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.demo import DEMO_SOURCES, serve_corpus, write_demo_feeds
 from tests import browser_support
 from tests.conftest import dispose_apps, make_app

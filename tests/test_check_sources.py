@@ -12,7 +12,13 @@ import time_machine
 
 from aggregator.domain import SourceSpec
 from aggregator.errors import HTTPStatusError, ParseError
-from aggregator.source_check import CheckResult, diagnose, discover_feed, failed_seed_groups, looks_built_by_javascript
+from aggregator.poll.diagnosis import (
+    CheckResult,
+    diagnose,
+    discover_feed,
+    failed_seed_groups,
+    looks_built_by_javascript,
+)
 from tests.conftest import make_app, write_feeds_file
 from tests.fault_server import FaultServer, FeedItem, ok, rss, status
 

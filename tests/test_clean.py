@@ -4,8 +4,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.clean import clean_item, html_to_text, identity_key, normalize_link, safe_link, sanitize_html
 from aggregator.domain import ParsedItem, SourceSpec
+from aggregator.poll.clean import (
+    clean_item,
+    html_to_text,
+    identity_key,
+    normalize_link,
+    safe_link,
+    sanitize_html,
+)
 
 NOW = datetime(2026, 11, 16, 8, tzinfo=UTC)
 SPEC = SourceSpec(id="s", name="S", url="https://s.example/feed", evidence_type="preprint")
@@ -140,7 +147,7 @@ def test_whitespace_is_what_the_regular_expression_called_whitespace() -> None:
 ])
 def test_wordpress_footer_is_searched_only_where_it_can_be(summary: str) -> None:
     """The footer's regular expression needs " appeared first on ": skipping summaries without it changes nothing."""
-    from aggregator.clean import _WORDPRESS_FOOTER
+    from aggregator.poll.clean import _WORDPRESS_FOOTER
 
     expected = _WORDPRESS_FOOTER.sub("", summary)
     clean = clean_item(ParsedItem(title="T", summary=summary), SPEC, NOW)

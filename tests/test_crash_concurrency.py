@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import Database, get_database
 from aggregator.models import Item, Source
 from tests import fault_server as fs
@@ -191,7 +191,7 @@ def test_database_going_away_mid_poll_is_reported_and_retried(postgres_url: str,
         poller = build_poller(app)
         poller.clock = clock
         logged = ListHandler()
-        logging.getLogger("aggregator.pipeline").addHandler(logged)
+        logging.getLogger("aggregator.poll.pipeline").addHandler(logged)
         try:
             reports = poller.poll_due()
             assert [(r.source_id, r.outcome) for r in reports] == [("doomed", "error")]
@@ -209,7 +209,7 @@ def test_database_going_away_mid_poll_is_reported_and_retried(postgres_url: str,
                 row = session.get(Source, "doomed")
                 assert row is not None and row.polling_owner is None and row.error_count == 0
         finally:
-            logging.getLogger("aggregator.pipeline").removeHandler(logged)
+            logging.getLogger("aggregator.poll.pipeline").removeHandler(logged)
             if admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (f"{schema}_away",)).fetchone():
                 admin.execute(f'ALTER SCHEMA "{schema}_away" RENAME TO "{schema}"')
             admin.close()

@@ -1,4 +1,4 @@
-"""Dates as sources write them (aggregator/parse/dates.py): a table of the forms seen in real feeds and APIs, each
+"""Dates as sources write them (aggregator/poll/parse/dates.py): a table of the forms seen in real feeds and APIs, each
 expected value worked out by hand from the text, and the whole table run at several frozen "now"s, because the bug
 behind issue #12 (``2020/1/10 14:33:00`` read as 1 December 2020 when parsed in December) only showed on some days.
 """
@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from aggregator.clean import DATE_PROBLEM, clean_item
 from aggregator.domain import ParsedItem, SourceSpec
-from aggregator.parse.clinicaltrials import parse_date as ctgov_date
-from aggregator.parse.dates import implausible, parse_date
-from aggregator.parse.feed import parse_feed
-from aggregator.parse.pubmed import parse_pubmed_date
+from aggregator.poll.clean import DATE_PROBLEM, clean_item
+from aggregator.poll.parse.clinicaltrials import parse_date as ctgov_date
+from aggregator.poll.parse.dates import implausible, parse_date
+from aggregator.poll.parse.feed import parse_feed
+from aggregator.poll.parse.pubmed import parse_pubmed_date
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, poller, rss, rss_item, stored

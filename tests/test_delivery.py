@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from aggregator import store_mail
-from aggregator.cli_mail import add_digest_job, digest_job, digest_trigger, make_sender
+from aggregator.cli.mail import add_digest_job, digest_job, digest_trigger, make_sender
 from aggregator.db import Database, get_database
 from aggregator.models import Delivery, Lease, Subscriber
+from aggregator.store import mail as store_mail
 from tests.conftest import make_app
 from tests.mail_support import AFTER_WEEK, IN_WEEK, WEEK, Clock, add_item, add_subscribers, parts, subscriber
 from tests.smtp_server import SMTPServer, smtp_server_fixture  # noqa: F401 - the smtp_server fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from aggregator import demo
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.domain import EVIDENCE_TYPES, SOURCE_KINDS
 from tests.conftest import make_app
 from tests.kinds_helpers import stored

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aggregator import demo
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from tests.conftest import make_app
 from tests.kinds_helpers import events
 

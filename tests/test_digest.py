@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator import digest
-from aggregator.digest import Week
 from aggregator.domain import DigestItem
 from aggregator.errors import BadRequest
+from aggregator.mail import digest
+from aggregator.mail.digest import Week
 
 NAMES = {
     "car-t-ms": "CAR T for multiple sclerosis",

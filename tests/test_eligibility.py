@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.eligibility import (
+from aggregator.poll.parse.clinicaltrials import parse_studies
+from aggregator.trials.eligibility import (
     Age,
     age_words,
     ctis_age_range,
@@ -17,8 +18,7 @@ from aggregator.eligibility import (
     sex_words,
     split_criteria,
 )
-from aggregator.parse.clinicaltrials import parse_studies
-from aggregator.trial_record import TrialSnapshot, car_targets, ctis_status, products, status_group
+from aggregator.trials.record import TrialSnapshot, car_targets, ctis_status, products, status_group
 from tests.kinds_helpers import fixture
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.domain import Conditional
 from aggregator.errors import BodyTooLarge, ConnectionFailed, HTTPStatusError, TooManyRedirects
-from aggregator.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
+from aggregator.poll.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
 from tests.feed_server import FeedServer
 
 NOW = datetime(2026, 11, 16, 8, tzinfo=UTC)

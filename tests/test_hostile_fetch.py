@@ -19,12 +19,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.errors import BodyTooLarge, FetchTimeout, RedirectRefused
-from aggregator.fetch import Fetcher, FetchLimits, is_private_host, parse_max_age, parse_retry_after
 from aggregator.models import Item, Source
-from aggregator.pipeline import Poller
+from aggregator.poll.fetch import Fetcher, FetchLimits, is_private_host, parse_max_age, parse_retry_after
+from aggregator.poll.pipeline import Poller
 from tests import fault_server as fs
 from tests.conftest import make_app, write_feeds_file
 

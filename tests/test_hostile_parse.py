@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from aggregator.clean import DATE_PROBLEM, clean_item
 from aggregator.domain import CleanItem, SourceSpec
 from aggregator.errors import ParseError
-from aggregator.parse.feed import parse_feed
+from aggregator.poll.clean import DATE_PROBLEM, clean_item
+from aggregator.poll.parse.feed import parse_feed
 from tests import fault_server as fs
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"

@@ -14,10 +14,10 @@ from flask import Flask
 from aggregator.config import Settings
 from aggregator.domain import Conditional, SourceSpec
 from aggregator.errors import ParseError
-from aggregator.fetch import Fetcher
-from aggregator.parse import parse
-from aggregator.parse.clinicaltrials import parse_date, parse_studies
-from aggregator.retrieve import APIError, Retrieval
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.parse import parse
+from aggregator.poll.parse.clinicaltrials import parse_date, parse_studies
+from aggregator.poll.retrieve import APIError, Retrieval
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, CtGov, FakeTime, events, fixture, poller, send, stored

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from aggregator.domain import Fetched, SourceSpec
-from aggregator.parse import parse
-from aggregator.parse.ctis import country_statuses, ctis_phases, labelled_lines
-from aggregator.trial_record import TrialSnapshot
+from aggregator.poll.parse import parse
+from aggregator.poll.parse.ctis import country_statuses, ctis_phases, labelled_lines
+from aggregator.trials.record import TrialSnapshot
 from tests.kinds_helpers import fixture, rss, rss_item
 
 SPEC = SourceSpec(id="eu-ctis-ms", name="CTIS", url="https://euclinicaltrials.eu/ctis-public-api/rss/updates.rss",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.parse.html import parse_page
+from aggregator.poll.parse.html import parse_page
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, fixture, poller, stored
@@ -89,7 +89,7 @@ def test_poll_new_links_become_items_and_hostile_markup_is_inert(
 
 
 def test_shipped_feeds_file_uses_every_kind_and_html_sources_have_selectors() -> None:
-    from aggregator.sources import load_catalog
+    from aggregator.poll.catalog import load_catalog
 
     catalog = load_catalog(Path(__file__).resolve().parent.parent / "feeds.yaml")
     by_id = {spec.id: spec for spec in catalog.sources}

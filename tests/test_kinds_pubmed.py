@@ -13,9 +13,9 @@ import pytest
 from aggregator.config import Settings
 from aggregator.domain import Conditional, SourceSpec
 from aggregator.errors import HTTPStatusError, ParseError
-from aggregator.fetch import Fetcher
-from aggregator.parse.pubmed import parse_document, parse_pubmed_date
-from aggregator.retrieve import PUBMED_BATCH, TOOL, APIError, RateLimiter, Retrieval
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.parse.pubmed import parse_document, parse_pubmed_date
+from aggregator.poll.retrieve import PUBMED_BATCH, TOOL, APIError, RateLimiter, Retrieval
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, EUtils, FakeTime, fixture, poller, send, stored

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.clean import clean_item
 from aggregator.domain import Fetched, SourceSpec
 from aggregator.errors import ParseError
-from aggregator.parse.sitemap import Entry, page_item, read_sitemap, title_from_url
-from aggregator.retrieve_sitemap import keep, newest_first
+from aggregator.poll.clean import clean_item
+from aggregator.poll.parse.sitemap import Entry, page_item, read_sitemap, title_from_url
+from aggregator.poll.retrieve_sitemap import keep, newest_first
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, FakeTime, poller, stored
@@ -229,7 +229,7 @@ def test_an_html_page_where_the_sitemap_should_be_is_a_clear_error(
 
 def test_bad_paths_option_is_reported_with_its_line() -> None:
     from aggregator.errors import SourceConfigError
-    from aggregator.sources import load_catalog_text
+    from aggregator.poll.catalog import load_catalog_text
 
     text = ("sources:\n  - id: s\n    name: S\n    kind: sitemap\n    url: https://s.org/sitemap.xml\n"
             "    options:\n      paths: news\ntopics:\n  - id: t\n")
@@ -238,7 +238,7 @@ def test_bad_paths_option_is_reported_with_its_line() -> None:
 
 
 def test_combined_document_round_trip() -> None:
-    from aggregator.parse import parse
+    from aggregator.poll.parse import parse
 
     spec = SourceSpec(id="s", name="S", url="https://s.org/sitemap.xml", kind="sitemap")
     body = json.dumps({"pages": [{"entry": {"loc": "https://s.org/news/a"}, "html": PAGE.decode(), "error": None},

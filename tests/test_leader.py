@@ -16,10 +16,10 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import Database, get_database
-from aggregator.leader import AdvisoryLockLeader, LeaseLeader, make_leader
-from aggregator.scheduler import configure
+from aggregator.poll.leader import AdvisoryLockLeader, LeaseLeader, make_leader
+from aggregator.poll.scheduler import configure
 from tests.conftest import ROOT, make_app
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -136,7 +136,7 @@ def test_advisory_lock_is_freed_when_the_leader_process_is_killed(pg_database: D
     code = (
         "import sys, time\n"
         "from aggregator.db import Database\n"
-        "from aggregator.leader import AdvisoryLockLeader\n"
+        "from aggregator.poll.leader import AdvisoryLockLeader\n"
         f"leader = AdvisoryLockLeader(Database({postgres_url!r}), {name!r}, owner='child')\n"
         "print('leader' if leader.ensure() else 'standby', flush=True)\n"
         "time.sleep(60)\n"

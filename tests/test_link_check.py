@@ -17,10 +17,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import select
 
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
-from aggregator.link_check import LinkChecker
 from aggregator.models import Item
-from aggregator.scheduler import configure
+from aggregator.poll.link_check import LinkChecker
+from aggregator.poll.scheduler import configure
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, poller, rss, rss_item
@@ -166,8 +167,9 @@ def test_check_links_marks_the_dead_and_clears_the_revived(site: Flask, pages: P
 
 
 def test_the_scheduler_checks_links_hourly_unless_switched_off(site: Flask, tmp_path: Path, sqlite_url: str) -> None:
-    jobs = {job.id: job for job in configure(BackgroundScheduler(timezone="UTC"), site, 3600).get_jobs()}
+    scheduler = configure(BackgroundScheduler(timezone="UTC"), site, 3600, build_poller(site))
+    jobs = {job.id: job for job in scheduler.get_jobs()}
     assert "check-links" in jobs and jobs["check-links"].trigger.interval.total_seconds() == 3600
     off = make_app(sqlite_url, tmp_path / "feeds.yaml", link_check_per_hour=0)
-    assert "check-links" not in {job.id for job in configure(BackgroundScheduler(timezone="UTC"), off, 3600)
-                                 .get_jobs()}
+    scheduler = configure(BackgroundScheduler(timezone="UTC"), off, 3600, build_poller(off))
+    assert "check-links" not in {job.id for job in scheduler.get_jobs()}

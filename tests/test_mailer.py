@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import mailer
 from aggregator.config import Settings
 from aggregator.errors import DeliveryError
-from aggregator.mailer import BulkMessage, Outgoing, build_message
+from aggregator.mail import mailer
+from aggregator.mail.mailer import BulkMessage, Outgoing, build_message
 from tests.mail_support import parts
 from tests.smtp_server import SMTPServer, smtp_server_fixture  # noqa: F401 - the smtp_server fixture
 

@@ -17,9 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from aggregator import mailer
 from aggregator.errors import DeliveryError
-from aggregator.mailer import Outgoing, build_message
+from aggregator.mail import mailer
+from aggregator.mail.mailer import Outgoing, build_message
 from tests.smtp_server import RecordingHandler, _free_port
 
 FROM = "Digest <digest@cartms.example>"

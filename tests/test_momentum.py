@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from aggregator.momentum import ALL, WEEKS, render_chart, week_start, weekly_counts
+from aggregator.web.momentum import ALL, WEEKS, render_chart, week_start, weekly_counts
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import Clock, poller, rss, rss_item
@@ -130,7 +130,7 @@ def test_counting_by_day_in_the_database_gives_the_weekly_counts_of_the_rows(
     # items in several topics, a duplicate story (left out) and an item older than the window.
     from aggregator import store
     from aggregator.db import get_database
-    from aggregator.momentum import weekly_counts_from_days
+    from aggregator.web.momentum import weekly_counts_from_days
 
     car_t_ms, ms_only = "KYV-101 CAR T-cell therapy in multiple sclerosis", "Ocrelizumab in multiple sclerosis"
     feed_server.add("/a.xml", rss(

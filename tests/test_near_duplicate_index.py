@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.stories import Candidate, NearDuplicateIndex, RecentPrimaries, find_near_duplicate
+from aggregator.store.stories import Candidate, NearDuplicateIndex, RecentPrimaries, find_near_duplicate
 
 # A small vocabulary, so that random titles often share most of their words and reach the threshold.
 WORDS = ["kyv-101", "car-t", "cells", "multiple", "sclerosis", "progressive", "patients", "phase", "results",

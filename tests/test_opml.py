@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from aggregator.opml import Outline, render_opml
+from aggregator.web.opml_document import Outline, render_opml
 from tests.conftest import make_app, write_feeds_file
 
 SOURCES = [

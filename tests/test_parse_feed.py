@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.parse.feed import find_feed_link, parse_feed
+from aggregator.poll.parse.feed import find_feed_link, parse_feed
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
 

@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.models import Item, ItemTopic, Source
-from aggregator.pipeline import Poller
+from aggregator.poll.pipeline import Poller
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from aggregator import policy
+from aggregator.poll import policy
 
 NOW = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 

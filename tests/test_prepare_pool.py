@@ -11,12 +11,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.domain import Fetched, SourceSpec
 from aggregator.errors import ParseError
 from aggregator.models import Item, ItemTopic, Source
-from aggregator.prepare import PreparePool, prepare
+from aggregator.poll.prepare import PreparePool, prepare
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.test_pipeline import CAR_T_MS, MS_ONLY, NOW, UNRELATED, Clock, item, poller, rss
@@ -148,8 +148,8 @@ def test_workers_are_forked_once_for_the_polls_of_one_poller_and_again_after_one
 
 _KEEPS_A_POOL = """
 import sys, time
-from aggregator.classify import Classifier
-from aggregator.prepare import PreparePool
+from aggregator.topics.classify import Classifier
+from aggregator.poll.prepare import PreparePool
 from aggregator.topics import load_topics
 from tests.conftest import topics_config
 pool = PreparePool(Classifier(load_topics(topics_config())), 2)

@@ -18,9 +18,9 @@ from flask import Flask
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.clean import ALLOWED_TAGS, html_to_text, normalize_link, safe_link, sanitize_html
 from aggregator.errors import BadRequest, ParseError
-from aggregator.parse.feed import parse_feed
+from aggregator.poll.clean import ALLOWED_TAGS, html_to_text, normalize_link, safe_link, sanitize_html
+from aggregator.poll.parse.feed import parse_feed
 from aggregator.web.params import parse_page_request
 from tests.conftest import make_app, write_feeds_file
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from aggregator.db import get_database
 from aggregator.models import Item, Source
-from aggregator.quiet import MIN_QUIET, QuietFlag, quiet_flag, source_flags, usual_gap
+from aggregator.web.quiet import MIN_QUIET, QuietFlag, quiet_flag, source_flags, usual_gap
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import Clock, poller, rss, rss_item

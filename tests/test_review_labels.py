@@ -13,13 +13,13 @@ from flask import Flask
 from sqlalchemy import select
 
 from aggregator import store
-from aggregator.clean import clean_item
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.context import services
 from aggregator.db import get_database
 from aggregator.domain import CleanItem, ParsedItem, SourceSpec
 from aggregator.models import Item, ItemTopic, ReviewLabel
-from aggregator.review import Verdict, apply_verdicts
+from aggregator.poll.clean import clean_item
+from aggregator.topics.review import Verdict, apply_verdicts
 from tests.conftest import make_app, write_feeds_file
 from tests.kinds_helpers import NOW
 

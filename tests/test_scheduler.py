@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from aggregator import scheduler
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.models import Item, Source
+from aggregator.poll import scheduler
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.test_pipeline import CAR_T_MS, rss
@@ -47,7 +47,7 @@ def test_a_failing_job_is_logged_not_raised(caplog: pytest.LogCaptureFixture) ->
     def broken() -> None:
         raise RuntimeError("database went away")
 
-    with caplog.at_level(logging.INFO, logger="aggregator.scheduler"):
+    with caplog.at_level(logging.INFO, logger="aggregator.poll.scheduler"):
         scheduler.logged_job("poll", broken)()
     messages = [r.getMessage() for r in caplog.records]
     assert "job poll: starting" in messages and "job poll: failed" in messages

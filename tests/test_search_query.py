@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from aggregator.search_query import (
+from aggregator.store.search_query import (
     AnyOf,
     Phrase,
     SearchQuery,
@@ -92,7 +92,7 @@ def test_the_migration_folds_accents_as_the_translator_does() -> None:
     import importlib.util
     from pathlib import Path
 
-    from aggregator.search_query import fold_table
+    from aggregator.store.search_query import fold_table
 
     path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0011_full_text_search.py"
     spec = importlib.util.spec_from_file_location("migration_0011", path)
@@ -131,6 +131,6 @@ def test_tree_shapes_and_the_postgresql_rendering() -> None:
     ("nothing", [], "nothing"),
 ])
 def test_mark_stems(text: str, stems: list[tuple[str, bool]], expected: str) -> None:
-    from aggregator.search_query import mark_stems
+    from aggregator.store.search_query import mark_stems
 
     assert mark_stems(text, stems).replace("\x02", "[").replace("\x03", "]") == expected

@@ -13,11 +13,11 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import delete, inspect, select, text, update
 
 from aggregator import create_app, store
-from aggregator.clean import clean_item
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.domain import CleanItem, ParsedItem, SourceSpec
 from aggregator.models import Item
+from aggregator.poll.clean import clean_item
 from aggregator.store.search import MARK_END, MARK_START
 from tests.conftest import make_app, write_feeds_file
 from tests.kinds_helpers import NOW

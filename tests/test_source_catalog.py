@@ -13,8 +13,8 @@ from flask import Flask
 
 from aggregator.domain import Fetched, SourceSpec
 from aggregator.errors import ParseError, SourceConfigError
-from aggregator.parse import parse
-from aggregator.sources import load_catalog, load_catalog_text
+from aggregator.poll.catalog import load_catalog, load_catalog_text
+from aggregator.poll.parse import parse
 from tests.conftest import make_app, write_feeds_file
 
 ROOT = Path(__file__).resolve().parent.parent

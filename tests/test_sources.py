@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aggregator.errors import SourceConfigError
-from aggregator.sources import load_catalog, load_catalog_text, parse_interval
+from aggregator.poll.catalog import load_catalog, load_catalog_text, parse_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = "topics:\n  - id: t\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from aggregator import store
-from aggregator.clean import clean_item
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.domain import CleanItem, ParsedItem, SourceSpec
 from aggregator.models import Item, ItemEvent, ItemTopic
+from aggregator.poll.clean import clean_item
 from tests.conftest import make_app, write_feeds_file
 from tests.kinds_helpers import NOW
 

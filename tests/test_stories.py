@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from aggregator import store
-from aggregator.clean import clean_item
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.domain import CleanItem, ParsedItem, SourceSpec
-from aggregator.stories import Candidate, find_near_duplicate, normalize_title, similarity, title_words
+from aggregator.poll.clean import clean_item
+from aggregator.store.stories import Candidate, find_near_duplicate, normalize_title, similarity, title_words
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, events, poller, rss, rss_item, stored

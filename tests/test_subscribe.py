@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from aggregator.cli_mail import make_sender
+from aggregator.cli.mail import make_sender
 from aggregator.db import get_database
 from tests.conftest import make_app
 from tests.mail_support import WEEK, Clock, add_item, add_subscribers, parts, subscriber

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 
-from aggregator.cli_mail import make_sender
+from aggregator.cli.mail import make_sender
 from aggregator.db import get_database
 from tests import browser_support
 from tests.conftest import make_app

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from aggregator import digest
-from aggregator.cli_mail import make_sender
+from aggregator.cli.mail import make_sender
 from aggregator.db import get_database
+from aggregator.mail import digest
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import Clock, CtGov, fixture, poller
@@ -130,7 +130,7 @@ def test_the_week_s_trial_news_per_reader(alerts_app: Flask, smtp_server: SMTPSe
 
 
 def test_trial_updates_of_a_week(alerts_app: Flask) -> None:
-    from aggregator import store_mail
+    from aggregator.store import mail as store_mail
 
     start, end = digest.parse_week(WEEK).bounds()
     with get_database(alerts_app).session_scope() as session:

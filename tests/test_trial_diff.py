@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from aggregator.eligibility import Age, Edss
-from aggregator.trial_diff import NAMES_SHOWN, trial_changes
-from aggregator.trial_record import Contact, Dated, Eligibility, Site, TrialSnapshot
+from aggregator.trials.diff import NAMES_SHOWN, trial_changes
+from aggregator.trials.eligibility import Age, Edss
+from aggregator.trials.record import Contact, Dated, Eligibility, Site, TrialSnapshot
 
 ERLANGEN = Site("Universitätsklinikum Erlangen", "Erlangen", "Bavaria", "Germany", "NOT_YET_RECRUITING")
 STANFORD = Site("Stanford University", "Stanford", "California", "United States", "RECRUITING")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.countries import country_key, display_name, same_country
-from aggregator.eligibility import Age
-from aggregator.trial_finder import (
+from aggregator.trials.countries import country_key, display_name, same_country
+from aggregator.trials.eligibility import Age
+from aggregator.trials.finder import (
     FinderQuery,
     RecordRow,
     country_centre,
@@ -21,7 +21,7 @@ from aggregator.trial_finder import (
     nearest_km,
     rank,
 )
-from aggregator.trial_record import Eligibility, Site, TrialSnapshot, sites_by_country
+from aggregator.trials.record import Eligibility, Site, TrialSnapshot, sites_by_country
 
 T0 = datetime(2026, 11, 16, 8, tzinfo=UTC)
 ERLANGEN = Site("Universitätsklinikum Erlangen", "Erlangen", None, "Germany", "RECRUITING", 49.59, 11.01)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from aggregator.trial_diff import TrialChange, trial_changes
 from aggregator.trials import (
     find_nct_ids,
     find_product_codes,
@@ -20,6 +19,7 @@ from aggregator.trials import (
     status_label,
     trial_codes,
 )
+from aggregator.trials.diff import TrialChange, trial_changes
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer
 from tests.kinds_helpers import NOW, Clock, CtGov, EUtils, fixture, poller, rss, rss_item, stored

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from aggregator.cli import build_poller
-from aggregator.pipeline import Poller
+from aggregator.cli.poll import build_poller
+from aggregator.poll.pipeline import Poller
 from tests import browser_support
 from tests.conftest import make_app, write_feeds_file
 from tests.feed_server import FeedServer

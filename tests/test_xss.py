@@ -23,10 +23,10 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from flask import Flask
 from sqlalchemy import func, select
 
-from aggregator.clean import ALLOWED_TAGS
-from aggregator.cli import build_poller
+from aggregator.cli.poll import build_poller
 from aggregator.db import get_database
 from aggregator.models import Item, ItemTopic
+from aggregator.poll.clean import ALLOWED_TAGS
 from tests import browser_support
 from tests import fault_server as fs
 from tests.conftest import make_app, write_feeds_file
@@ -235,8 +235,9 @@ def test_feed_content_is_inert_even_in_a_naive_reader(path: str, hostile_site: t
 
 
 def _digest_email(app: Flask) -> Any:
-    from aggregator import digest, store_mail
     from aggregator.db import get_database as database_of
+    from aggregator.mail import digest
+    from aggregator.store import mail as store_mail
 
     services = app.extensions["aggregator"]
     with database_of(app).session_scope() as session:

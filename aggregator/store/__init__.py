@@ -2,7 +2,7 @@
 
 ``sources`` (source rows and their health), ``items`` (writes of items, topics and events), ``labels`` (reviewers'
 verdicts), ``reading`` (what pages and feeds read), ``trials`` (the read model of trials); subscribers and
-deliveries are in ``aggregator.store_mail``.
+deliveries are in ``aggregator.store.mail``.
 Everything is re-exported here, so callers write ``store.upsert_items(...)``.
 
 Functions take a ``Session`` and plain values or domain dataclasses; the caller owns the transaction.
@@ -12,6 +12,7 @@ keeps its first-seen time. Nothing here fetches, parses or renders.
 
 from __future__ import annotations
 
+from .fulltext import search_condition
 from .items import (
     NEAR_DUPLICATE_DAYS,
     NEAR_DUPLICATE_LIMIT,
@@ -48,7 +49,7 @@ from .reading import (
     trial_records,
     walk_is_cheaper,
 )
-from .search import ORDERS, SearchHit, search_condition, search_items
+from .search import ORDERS, SearchHit, search_items
 from .sources import (
     PollOutcome,
     SourceHistory,

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..domain import CleanItem
 from ..models import Item, ItemEvent, ItemTopic, ReviewLabel
-from ..review import Verdict, apply_verdicts
-from ..stories import Candidate, Match, RecentPrimaries
-from ..trial_diff import trial_changes
+from ..topics.review import Verdict, apply_verdicts
 from ..trials import registry_nct_id
+from ..trials.diff import trial_changes
+from .stories import Candidate, Match, RecentPrimaries
 
 
 def key_hash(key: str) -> str:

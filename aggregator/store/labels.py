@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import Item, ReviewLabel
-from ..review import Verdict, apply_verdicts
+from ..topics.review import Verdict, apply_verdicts
 from .items import TopicRows, replace_topics, verdicts_for
 
 

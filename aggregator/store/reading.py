@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import Item, ItemEvent, ItemTopic, Source
+from .fulltext import search_condition
 
 # A SELECT of any row shape (SQLAlchemy 2.1 types Select by its columns).
 _AnySelect = Select[*tuple[Any, ...]]
@@ -49,9 +50,7 @@ def _filtered(query: _AnySelect, filters: ItemFilter, newest_first: bool = False
         query = query.where(Item.source_id == filters.source)
     if filters.evidence:
         query = query.where(Item.evidence_type == filters.evidence)
-    if filters.q:  # the database's full-text index (store.search), the same syntax as search_items
-        from .search import search_condition
-
+    if filters.q:  # the database's full-text index (store/fulltext.py), the same syntax as search_items
         query = query.where(search_condition(filters.q))
     return query
 

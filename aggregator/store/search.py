@@ -2,7 +2,7 @@
 
 One entry point, ``search_items``; the page, the feeds and the JSON API all reach the same engine, because
 ``ItemFilter.q`` is also answered by ``search_condition`` (reading._filtered). The reader's text is translated by
-``aggregator.search_query`` (pure); here it becomes SQL, every piece of it a bind parameter.
+``aggregator.store.search_query`` (pure); here it becomes SQL, every piece of it a bind parameter.
 """
 
 from __future__ import annotations
@@ -12,27 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import Boolean, Text
+from sqlalchemy.types import Text
 
 from ..models import Item
-from ..search_query import SearchQuery, TsNode, TsPart, mark_stems, parse, to_fts5, to_tsquery_tree
+from .fulltext import _FTS, _FTS_WEIGHTS, _VECTOR, tsquery
 from .reading import ItemFilter, _filtered
+from .search_query import SearchQuery, mark_stems, parse, to_fts5
 
 Order = Literal["relevance", "newest"]
 ORDERS: tuple[Order, ...] = ("relevance", "newest")
 
 MARK_START, MARK_END = "\x02", "\x03"  # around matched words in SearchHit.title/snippet (STX, ETX: never text)
 SNIPPET_WORDS = 32
-
-_FTS = table("item_fts", column("rowid"))
-_FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 4.0)  # bm25 column weights: title, summary, doi, pmid, nct_id
-_VECTOR: ColumnElement[Any] = literal_column("item.search_vector")
-_ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
-
 
 @dataclass(frozen=True)
 class SearchHit:
@@ -42,60 +35,6 @@ class SearchHit:
     item: Item
     title: str
     snippet: str
-
-
-def _ts_sql(node: TsNode) -> ColumnElement[Any]:
-    if isinstance(node, TsPart):
-        called: ColumnElement[Any] = getattr(func, node.function)(_ENGLISH, bindparam(None, node.text, unique=True))
-        return called
-    operator, parts = node
-    if operator == "!":
-        return func.tsquery_not(_ts_sql(parts[0]))
-    combine = func.tsquery_and if operator == "&" else func.tsquery_or
-    out = _ts_sql(parts[0])
-    for part in parts[1:]:
-        out = combine(out, _ts_sql(part))
-    return out
-
-
-def tsquery(query: SearchQuery) -> ColumnElement[Any] | None:
-    tree = to_tsquery_tree(query)
-    return None if tree is None else _ts_sql(tree)
-
-
-class SearchMatch(ColumnElement[bool]):
-    """``item`` matches the reader's query, in whichever engine the statement is compiled for.
-
-    Not cached by SQLAlchemy's statement cache (the query is state the cache key would not see).
-    """
-
-    type = Boolean()
-    inherit_cache = False
-
-    def __init__(self, query: SearchQuery) -> None:
-        self.query = query
-
-
-@compiles(SearchMatch, "sqlite")
-def _match_sqlite(element: SearchMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    expression = to_fts5(element.query)
-    if expression is None:
-        return compiler.process(literal_column("0") == literal_column("1"), **kw)
-    ids = select(_FTS.c.rowid).where(literal_column("item_fts").op("MATCH")(bindparam(None, expression, unique=True)))
-    return compiler.process(Item.id.in_(ids.scalar_subquery()), **kw)
-
-
-@compiles(SearchMatch, "postgresql")
-def _match_postgresql(element: SearchMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    ts = tsquery(element.query)
-    if ts is None:
-        return compiler.process(literal_column("false"), **kw)
-    return compiler.process(_VECTOR.op("@@")(ts), **kw)
-
-
-def search_condition(text: str) -> ColumnElement[bool]:
-    """The WHERE condition "matches ``text``" (what ``ItemFilter.q`` means on the page and in feeds)."""
-    return SearchMatch(parse(text))
 
 
 def search_items(session: Session, query: str, *, topic: str | None = None, source: str | None = None,

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Item, ItemEvent, Source
-from ..trial_finder import RecordRow, TrialView, find, group_twins
-from ..trial_record import TrialSnapshot
+from ..trials.finder import RecordRow, TrialView, find, group_twins
+from ..trials.record import TrialSnapshot
 
 REGISTRY_KINDS = ("clinicaltrials", "ctis")
 

@@ -15,7 +15,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..errors import BadRequest
 from ..models import Item, Source
-from ..trial_finder import TrialView
+from ..trials.finder import TrialView
 
 API_VERSION = "v1"
 MAX_LIMIT = 100

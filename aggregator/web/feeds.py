@@ -15,10 +15,10 @@ from ..context import services
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item
-from ..syndication import FeedMeta, render_atom, render_json_feed, render_rss
 from .conditional import conditional
 from .derived import derived
 from .params import PageRequest, parse_page_request
+from .syndication import FeedMeta, render_atom, render_json_feed, render_rss
 
 bp = Blueprint("feeds", __name__)
 

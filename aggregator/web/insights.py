@@ -15,8 +15,8 @@ from markupsafe import Markup
 from .. import store
 from ..context import services
 from ..db import request_session
-from ..momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts_from_days
 from .derived import derived, rendered
+from .momentum import ALL, WEEKS, Chart, Momentum, render_chart, weekly_counts_from_days
 
 bp = Blueprint("insights", __name__)
 

@@ -18,8 +18,8 @@ from ..context import services
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..errors import BadRequest
-from ..opml import Outline, render_opml
 from .conditional import conditional
+from .opml_document import Outline, render_opml
 
 bp = Blueprint("opml", __name__)
 MIMETYPE = "text/x-opml"

@@ -13,16 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import store
-from ..clean import DATE_PROBLEM
 from ..context import services
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
 from ..models import Item, Source
-from ..quiet import source_flags
-from ..review import is_reviewer_hit
+from ..poll.clean import DATE_PROBLEM
+from ..topics.review import is_reviewer_hit
 from ..trials import linked_trials
 from .derived import derived, memoized, rendered
 from .params import ALL_TOPICS, PageRequest, parse_page_request
+from .quiet import source_flags
 from .render import WeekGroup, group_by_week, highlight, marked, short_summary
 
 bp = Blueprint("pages", __name__)

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from markupsafe import Markup, escape
 
-from ..clean import truncate
+from ..poll.clean import truncate
 
 SUMMARY_CHARS = 320
 

@@ -20,16 +20,18 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from wtforms import SelectMultipleField, StringField, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import digest, store, store_mail, subscriptions
+from .. import store
 from ..context import services
-from ..countries import country_names
 from ..db import request_session
-from ..delivery import digest_links
 from ..errors import DeliveryError, InvalidLink
-from ..mailer import Outgoing, make_message_id, send_one
+from ..mail import digest, subscriptions
+from ..mail.delivery import digest_links
+from ..mail.mailer import Outgoing, make_message_id, send_one
+from ..mail.subscriptions import DEFAULT_TOPIC, InvalidAddress, Links, Tokens
 from ..models import Subscriber
-from ..subscriptions import DEFAULT_TOPIC, InvalidAddress, Links, Tokens
-from ..trial_finder import find
+from ..store import mail as store_mail
+from ..trials.countries import country_names
+from ..trials.finder import find
 from . import limits
 
 log = logging.getLogger(__name__)

@@ -20,13 +20,13 @@ from flask.typing import ResponseReturnValue
 
 from .. import store
 from ..context import services
-from ..countries import display_name
 from ..db import request_session
 from ..domain import EVIDENCE_TYPES
-from ..eligibility import age_words, forms_words, sex_words
 from ..models import ItemEvent
-from ..syndication import FeedMeta, TrialFeedEntry, render_trial_feed
-from ..trial_finder import (
+from ..trials import mentions, phase_label, search_terms, status_label, trial_codes
+from ..trials.countries import display_name
+from ..trials.eligibility import age_words, forms_words, sex_words
+from ..trials.finder import (
     FORMS,
     PHASES,
     STATUSES,
@@ -41,9 +41,9 @@ from ..trial_finder import (
     nearest_km,
     rank,
 )
-from ..trial_record import GROUP_LABELS, REGISTRY_NAMES, sites_by_country, status_group, trial_key
-from ..trials import mentions, phase_label, search_terms, status_label, trial_codes
+from ..trials.record import GROUP_LABELS, REGISTRY_NAMES, sites_by_country, status_group, trial_key
 from .derived import change_marker, derived
+from .syndication import FeedMeta, TrialFeedEntry, render_trial_feed
 
 bp = Blueprint("trials", __name__)
 

@@ -16,7 +16,7 @@ below shows them). tests/test_search_store.py checks they exist after the whole 
 
 PostgreSQL: ``item.search_vector`` is a stored generated column, so every write keeps it right and adding it
 computes it for the existing rows (the backfill). Punctuation is turned into spaces before ``to_tsvector`` so the
-pieces are the same as FTS5's (``KYV-101`` → ``kyv``, ``101``): the query translator (aggregator/search_query.py)
+pieces are the same as FTS5's (``KYV-101`` → ``kyv``, ``101``): the query translator (aggregator/store/search_query.py)
 then means the same on both databases. Title weighs A, summary B, identifiers C (``ts_rank_cd`` favours titles).
 
 Neither object is in the models (the FTS5 table is virtual, the column is written by the database only):
@@ -42,7 +42,7 @@ _OLD = "old.id, old.title, old.summary_text, old.doi, old.pmid, old.nct_id"
 
 
 def _fold_table():
-    # Latin letters with diacritics and their base letters (aggregator.search_query.fold_table folds the
+    # Latin letters with diacritics and their base letters (aggregator.store.search_query.fold_table folds the
     # query the same way; a test checks the two agree). translate() is immutable, unaccent() is not.
     source, target = [], []
     for code in range(0xC0, 0x250):
