@@ -134,3 +134,22 @@ def rss_item(title: str, link: str, summary: str = "", guid: str | None = None,
     doi_xml = f"<dc:identifier>doi:{doi}</dc:identifier>" if doi else ""
     return (f"<item><title>{title}</title><link>{link}</link>{guid_xml}<description>{summary}</description>"
             f"<pubDate>{date}</pubDate>{doi_xml}</item>")
+
+
+def poll_demo_corpus(tmp_path: Path, sqlite_url: str) -> tuple[Flask, list[Any]]:
+    """The demo's sources polled as ``make demo`` does (``demo.poll_demo``), from its bundled corpus on loopback."""
+    from aggregator import demo
+    from tests.conftest import make_app
+
+    corpus = demo.serve_corpus()
+    try:
+        feeds = demo.write_demo_feeds(tmp_path / "feeds.yaml", f"http://127.0.0.1:{corpus.server_address[1]}")
+        app = make_app(sqlite_url, feeds)
+        with app.app_context():
+            poller = build_poller(app)
+            reports = demo.poll_demo(poller)
+            poller.shutdown()
+    finally:
+        corpus.shutdown()
+        corpus.server_close()
+    return app, reports

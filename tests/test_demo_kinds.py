@@ -6,33 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
-
 from aggregator import demo
-from aggregator.cli.poll import build_poller
 from aggregator.domain import EVIDENCE_TYPES, SOURCE_KINDS
-from tests.conftest import make_app
-from tests.kinds_helpers import stored
-
-
-def _polled(tmp_path: Path, sqlite_url: str) -> tuple[Flask, list]:  # type: ignore[type-arg]
-    corpus = demo.serve_corpus()
-    try:
-        feeds = demo.write_demo_feeds(tmp_path / "feeds.yaml", f"http://127.0.0.1:{corpus.server_address[1]}")
-        app = make_app(sqlite_url, feeds)
-        with app.app_context():
-            poller = build_poller(app)
-            reports = demo.poll_demo(poller)
-            poller.shutdown()
-    finally:
-        corpus.shutdown()
-        corpus.server_close()
-    return app, reports
+from tests.kinds_helpers import poll_demo_corpus, stored
 
 
 def test_demo_has_every_kind_and_every_badge(tmp_path: Path, sqlite_url: str) -> None:
     assert {s.get("kind", "feed") for s in demo.DEMO_SOURCES} == set(SOURCE_KINDS)
-    app, reports = _polled(tmp_path, sqlite_url)
+    app, reports = poll_demo_corpus(tmp_path, sqlite_url)
     assert all(r.outcome == "ok" for r in reports), [r for r in reports if r.outcome != "ok"]
     by_source: dict[str, list[str]] = {}
     for row in stored(app):

@@ -5,24 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator import demo
-from aggregator.cli.poll import build_poller
-from tests.conftest import make_app
-from tests.kinds_helpers import events
+from tests.kinds_helpers import events, poll_demo_corpus
 
 
 def test_demo_polls_give_a_recruiting_trial_with_a_change(tmp_path: Path, sqlite_url: str) -> None:
-    corpus = demo.serve_corpus()
-    try:
-        feeds = demo.write_demo_feeds(tmp_path / "feeds.yaml", f"http://127.0.0.1:{corpus.server_address[1]}")
-        app = make_app(sqlite_url, feeds)
-        with app.app_context():
-            poller = build_poller(app)
-            reports = demo.poll_demo(poller)
-            poller.shutdown()
-    finally:
-        corpus.shutdown()
-        corpus.server_close()
+    app, reports = poll_demo_corpus(tmp_path, sqlite_url)
     assert all(r.outcome == "ok" for r in reports), [r for r in reports if r.outcome != "ok"]
     summaries = [e.summary for e in events(app)]
     assert summaries[:3] == ["Status changed from Not yet recruiting to Recruiting",

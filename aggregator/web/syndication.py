@@ -55,10 +55,9 @@ def _summary_html(item: Item, notes: dict[int, str] | None) -> str:
     return summary
 
 
-def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
-               notes: dict[int, str] | None = None) -> FeedGenerator:
+def _channel(meta: FeedMeta) -> FeedGenerator:
+    """The channel part every feed of ours shares: ids, titles, the self and page links, language, generator."""
     generator = FeedGenerator()
-    generator.load_extension("dc", atom=False, rss=True)
     generator.id(meta.self_url)
     generator.title(meta.title)
     generator.subtitle(meta.description)
@@ -69,6 +68,13 @@ def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str
     generator.link(href=meta.page_url, rel="alternate")
     generator.language("en")
     generator.generator("CAR T & MS Research Aggregator")
+    return generator
+
+
+def _generator(meta: FeedMeta, items: Sequence[Item], topic_names: dict[str, str],
+               notes: dict[int, str] | None = None) -> FeedGenerator:
+    generator = _channel(meta)
+    generator.load_extension("dc", atom=False, rss=True)
     if meta.updated:
         generator.updated(meta.updated)
         generator.lastBuildDate(meta.updated)
@@ -168,17 +174,7 @@ class TrialFeedEntry:
 
 def render_trial_feed(meta: FeedMeta, entries: Sequence[TrialFeedEntry], atom: bool) -> bytes:
     """RSS 2.0 (or Atom) of one trial's changes, newest first."""
-    generator = FeedGenerator()
-    generator.id(meta.self_url)
-    generator.title(meta.title)
-    generator.subtitle(meta.description)
-    generator.description(meta.description)
-    # feedgen makes the last link added the RSS channel's <link>, which must be the page (RSS 2.0: "the URL to the
-    # HTML website"), not the feed itself: self first.
-    generator.link(href=meta.self_url, rel="self")
-    generator.link(href=meta.page_url, rel="alternate")
-    generator.language("en")
-    generator.generator("CAR T & MS Research Aggregator")
+    generator = _channel(meta)
     generator.author(name="CAR T & MS Research")  # Atom wants an author for the feed or every entry
     if meta.updated:
         generator.updated(meta.updated)
