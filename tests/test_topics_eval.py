@@ -29,12 +29,11 @@ TARGETS = {  # topic: (min precision, min recall), asserted on test (issue #13)
     "car-t-autoimmune": (0.96, 0.96),
     "ms-research": (0.96, 0.96),
 }
-# Targets today's rules miss on test (measured when the split was made). strict: a pass shows up as XPASS, so the
-# mark is removed when the rules of issue #13 item 2 meet the target.
-# Targets the rules miss on `test` today, by one item each (measured 2026-12-03 after the #13 rules: car-t-ms recall
-# 0.968 = 61/63 < 0.97, ms-research recall 0.959 = 139/145 < 0.96). strict: the day they are met, the mark must go.
+# Targets the rules miss on `test` today (measured 2026-12-03 after adding the 2024-2026 items of heldout-3 unseen:
+# car-t-ms precision 0.958 = 68/71 < 0.98; the recall targets, missed by one item each before, are met on the larger
+# set: car-t-ms 0.971, ms-research 0.962). strict: the day a target is met, its mark must go.
 # Not tuned away: `test` is never read while tuning, so the misses stay until dev-set work fixes their kind.
-NOT_YET = {("car-t-ms", "recall"), ("ms-research", "recall")}
+NOT_YET = {("car-t-ms", "precision")}
 
 
 def load_split(name: str) -> list[dict]:
@@ -72,7 +71,8 @@ def test_split_shape() -> None:
     dev, test = load_split("dev"), load_split("test")
     assert len(dev) + len(test) >= 640
     assert sum(r["origin"] == "heldout-2" for r in dev + test) >= 400  # the second set, issue #13 item 1
-    assert {r["origin"] for r in dev + test} <= {"eval-v1", "heldout-2", "export-labels"}
+    assert sum(r["origin"] == "heldout-3" for r in dev + test) >= 120  # newer items added unseen (2026-12-03)
+    assert {r["origin"] for r in dev + test} <= {"eval-v1", "heldout-2", "heldout-3", "export-labels"}
     assert 0.30 < len(test) / (len(dev) + len(test)) < 0.50
     ids = [r["id"] for r in dev + test]
     assert len(ids) == len(set(ids)), "an item is in both sets or twice"
@@ -103,13 +103,16 @@ def test_report(outcomes: dict[str, dict[str, list[tuple[Pair, dict]]]]) -> None
                 f"{split:4} {topic:16} tp={c.tp:3} fp={c.fp:3} fn={c.fn:3} tn={c.tn:3}"
                 f"  precision={bootstrap(pairs, precision)}  recall={bootstrap(pairs, recall)}"
             )
-    for topic in TARGETS:  # test restricted to the second set, whose items the rules were not written from
-        pairs = [p for p, row in outcomes["test"][topic] if row["origin"] == "heldout-2"]
-        c = counts(pairs)
-        lines.append(
-            f"test/heldout-2 {topic:16} tp={c.tp:3} fp={c.fp:3} fn={c.fn:3} tn={c.tn:3}"
-            f"  precision={bootstrap(pairs, precision)}  recall={bootstrap(pairs, recall)}"
-        )
+    # test restricted to the second and third sets, whose items the rules were not written from (heldout-3: the
+    # newer 2024-2026 items, added after the #13 rules)
+    for origin in ("heldout-2", "heldout-3"):
+        for topic in TARGETS:
+            pairs = [p for p, row in outcomes["test"][topic] if row["origin"] == origin]
+            c = counts(pairs)
+            lines.append(
+                f"test/{origin} {topic:16} tp={c.tp:3} fp={c.fp:3} fn={c.fn:3} tn={c.tn:3}"
+                f"  precision={bootstrap(pairs, precision)}  recall={bootstrap(pairs, recall)}"
+            )
     for topic in TARGETS:
         for (expected, got), row in outcomes["dev"][topic]:
             if expected != got:

@@ -125,6 +125,20 @@ CASES: list[tuple[str, str, str, set[str]]] = [
      "CAR T-cell therapy has shown remarkable success in B-cell malignancies and, more recently, in autoimmune "
      "diseases. Here we engineered a CD8-targeted lentiviral vector that generates CD19 CAR T cells in vivo, "
      "depleting B cells in humanized mice.", set()),
+    # --- added with heldout-3 (dev errors of their kind; these sentences are written for the test) ----------
+    ("RMS with MS context", "Real-world persistence on a new oral DMT in RMS",
+     "Adults with RMS starting treatment were followed for two years; relapses and EDSS were recorded.", {RES}),
+    ("RMS = rhabdomyosarcoma", "Relapsed RMS in children: a phase 2 trial of a new regimen",
+     "Children with relapsed rhabdomyosarcoma received vincristine and irinotecan.", set()),
+    ("RMS = root mean square", "RMS error of MRI-based brain volume estimates",
+     "The root mean square error against manual segmentation was 2.1% across scanners.", set()),
+    ("lawsuit page naming a CAR T product", "BioCo Therapeutics, Inc.",
+     "United States District Court for the District of Delaware. Class period: March 2024 to June 2025. "
+     "BioCo's lead candidate, a CD19 CAR T cell therapy, is in trials for lupus nephritis and multiple "
+     "sclerosis.", set()),
+    ("Portuguese autoimmune", "Terapia CAR-T em doenças autoimunes: primeiros resultados no Brasil",
+     "Pacientes com doença refratária receberam células CAR-T.", {AUTO}),
+    ("traditional Chinese autoimmune", "CAR-T療法用於自體免疫疾病", "首批患者已完成治療。", {AUTO}),
 ]
 
 

@@ -105,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         new = read(args.add)
         if args.dev:
             new = [r | {"split": "dev-forced"} for r in new]
-        rows += new
+        # A page read twice must not land on both sides under two titles (a first sentence one time, a heading the
+        # next): new rows whose url is already in the data are dropped too, counted but not shown.
+        known = {r["url"] for r in rows if r.get("url")}
+        fresh = [r for r in new if not r.get("url") or r["url"] not in known]
+        if len(fresh) < len(new):
+            print(f"{len(new) - len(fresh)} new rows dropped: their url is already in dev or test")
+        rows += fresh
     dev, test = assign(rows)
     check_strata(dev, test)
     if args.check:
