@@ -29,11 +29,11 @@ TARGETS = {  # topic: (min precision, min recall), asserted on test (issue #13)
     "car-t-autoimmune": (0.96, 0.96),
     "ms-research": (0.96, 0.96),
 }
-# Targets the rules miss on `test` today (measured 2026-12-03 after adding the 2024-2026 items of heldout-3 unseen:
-# car-t-ms precision 0.958 = 68/71 < 0.98; the recall targets, missed by one item each before, are met on the larger
-# set: car-t-ms 0.971, ms-research 0.962). strict: the day a target is met, its mark must go.
+# Targets the rules miss on `test` today (measured 2026-12-03 after adding the car-t-ms boundary items of heldout-4
+# unseen: car-t-ms precision 0.959 = 71/74 < 0.98, as before; ms-research recall 0.958 = 182/190 < 0.96, met at
+# 0.962 before heldout-4 put more MS items on test). strict: the day a target is met, its mark must go.
 # Not tuned away: `test` is never read while tuning, so the misses stay until dev-set work fixes their kind.
-NOT_YET = {("car-t-ms", "precision")}
+NOT_YET = {("car-t-ms", "precision"), ("ms-research", "recall")}
 
 
 def load_split(name: str) -> list[dict]:
@@ -72,7 +72,8 @@ def test_split_shape() -> None:
     assert len(dev) + len(test) >= 640
     assert sum(r["origin"] == "heldout-2" for r in dev + test) >= 400  # the second set, issue #13 item 1
     assert sum(r["origin"] == "heldout-3" for r in dev + test) >= 120  # newer items added unseen (2026-12-03)
-    assert {r["origin"] for r in dev + test} <= {"eval-v1", "heldout-2", "heldout-3", "export-labels"}
+    assert sum(r["origin"] == "heldout-4" for r in dev + test) >= 80  # car-t-ms boundary items, added unseen
+    assert {r["origin"] for r in dev + test} <= {"eval-v1", "heldout-2", "heldout-3", "heldout-4", "export-labels"}
     assert 0.30 < len(test) / (len(dev) + len(test)) < 0.50
     ids = [r["id"] for r in dev + test]
     assert len(ids) == len(set(ids)), "an item is in both sets or twice"
@@ -103,9 +104,9 @@ def test_report(outcomes: dict[str, dict[str, list[tuple[Pair, dict]]]]) -> None
                 f"{split:4} {topic:16} tp={c.tp:3} fp={c.fp:3} fn={c.fn:3} tn={c.tn:3}"
                 f"  precision={bootstrap(pairs, precision)}  recall={bootstrap(pairs, recall)}"
             )
-    # test restricted to the second and third sets, whose items the rules were not written from (heldout-3: the
-    # newer 2024-2026 items, added after the #13 rules)
-    for origin in ("heldout-2", "heldout-3"):
+    # test restricted to the sets whose items the rules were not written from (heldout-3: the newer 2024-2026 items,
+    # added after the #13 rules; heldout-4: items around the car-t-ms boundary, added before these rules were tuned)
+    for origin in ("heldout-2", "heldout-3", "heldout-4"):
         for topic in TARGETS:
             pairs = [p for p, row in outcomes["test"][topic] if row["origin"] == origin]
             c = counts(pairs)

@@ -139,6 +139,12 @@ CASES: list[tuple[str, str, str, set[str]]] = [
     ("Portuguese autoimmune", "Terapia CAR-T em doenças autoimunes: primeiros resultados no Brasil",
      "Pacientes com doença refratária receberam células CAR-T.", {AUTO}),
     ("traditional Chinese autoimmune", "CAR-T療法用於自體免疫疾病", "首批患者已完成治療。", {AUTO}),
+    # --- added with heldout-4 (a dev error of its kind; sentences written for the test) ---------------------
+    ("CAR T product named without CAR", "Biotech moves its myeloma cell therapy into autoimmune disease",
+     "The company received FDA clearance to test anito-cel in generalized myasthenia gravis.", {AUTO}),
+    ("in vivo CAR T product named without CAR", "First lupus patient dosed in a phase 1 trial",
+     "CPTX2309 was given as an outpatient infusion to a woman with refractory systemic lupus erythematosus.",
+     {AUTO}),
 ]
 
 
