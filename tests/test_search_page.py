@@ -84,3 +84,19 @@ def test_matched_words_are_marked_and_the_text_escaped(site: Flask) -> None:
 ])
 def test_marked_escapes_every_character_and_balances_marks(text: str, expected: str) -> None:
     assert str(marked(text)) == expected
+
+
+def test_a_count_past_the_cap_says_so_and_the_pager_goes_on_while_pages_are_full(
+        tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator import store
+
+    monkeypatch.setattr(store, "COUNT_CAP", 2)  # "cells" matches a, c and d: more than two
+    app = _site(tmp_path, sqlite_url, page_size=1)
+    first = _html(app, "/?topic=all&q=cells&order=newest").replace("&amp;", "&")
+    assert "2+ items matching “cells”, page 1." in first and "of 3" not in first
+    assert "<li>Page 1</li>" in first
+    following = re.search(r'<a href="([^"]*)" rel="next">Older items →</a>', first)
+    assert following is not None and "page=2" in following.group(1)
+    assert _titles(_html(app, following.group(1))) == ["c"]
+    monkeypatch.setattr(store, "COUNT_CAP", 3)
+    assert "3 items matching “relapse”, page 1 of 3." in _html(app, "/?topic=all&q=relapse")  # at the cap: exact

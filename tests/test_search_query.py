@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.store.search_query import (
     AnyOf,
@@ -134,3 +136,15 @@ def test_mark_stems(text: str, stems: list[tuple[str, bool]], expected: str) -> 
     from aggregator.store.search_query import mark_stems
 
     assert mark_stems(text, stems).replace("\x02", "[").replace("\x03", "]") == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="abkyvrelps01 -./,KYVR", max_size=60),
+       stems=st.lists(st.tuples(st.sampled_from(["kyv", "101", "relaps", "a", "b1", "ab"]), st.booleans()),
+                      max_size=3))
+def test_mark_stems_ascii_fast_path_marks_what_the_general_rule_marks(text: str,
+                                                                      stems: list[tuple[str, bool]]) -> None:
+    from aggregator.store.search_query import mark_stems
+
+    general = mark_stems(text + "\u00a0", stems)  # a non-ASCII character (no piece) takes the general path
+    assert mark_stems(text, stems) == general[:-1]

@@ -186,3 +186,71 @@ def test_a_long_summary_gives_a_short_snippet_around_the_match(site: Flask) -> N
         [hit] = store.search_items(session, "natalizumab")
     assert f"{MARK_START}natalizumab{MARK_END}" in hit.snippet
     assert 10 <= len(hit.snippet.split()) <= 40 and hit.snippet.startswith("…") and hit.snippet.endswith("…")
+
+
+def test_counts_stop_past_the_cap_and_keep_the_filters(site: Flask) -> None:
+    with get_database(site).session_scope() as session:
+        assert store.count_search(session, store.ItemFilter(q="cells"), cap=10) == 3  # a, c, d
+        assert store.count_search(session, store.ItemFilter(q="cells"), cap=1) == 2  # "more than 1"
+        assert store.count_search(session, store.ItemFilter(q="cells", source="other"), cap=1) == 0
+        assert store.count_search(session, store.ItemFilter(q="cells -lupus"), cap=10) == 2
+        assert store.count_search(session, store.ItemFilter(q="*"), cap=10) == 0  # nothing searchable
+
+
+def _more_items(app: Flask) -> None:
+    """Twenty more "cells" items of varied relevance (title, summary, twice in the summary), every third in no
+    topic (so the page's "any topic" filter drops it), a day apart from NOW - 10 days back."""
+    spec = SourceSpec(id="journal", name="Journal", url="https://j.example/feed")
+    items, topics = [], []
+    for n in range(20):
+        title = f"Cells of kind {n}" if n % 4 == 0 else "Report"  # the same text: the same score, ties
+        summary = "cells and more cells" if n % 3 == 1 else ("cells" if n % 2 else "Other words.")
+        items.append(clean_item(ParsedItem(title=title, link=f"https://j.example/m{n}", guid=f"m{n}",
+                                           summary=summary, published_at=NOW - timedelta(days=10 + n)), spec, NOW))
+        topics.append([] if n % 3 == 0 else [("ms", 1.0, [])])
+    with get_database(app).session_scope() as session:
+        store.upsert_items(session, "journal", items, topics, NOW)
+
+
+def test_ranking_a_few_best_rows_at_a_time_gives_the_exhaustive_order(site: Flask,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite ranks inside FTS5 and filters its best ``depth`` rows, asking again deeper when the filters kept
+    too few (or a tie at the edge could hide a row): every page must be what ranking all matches gives."""
+    from aggregator.store import search
+
+    _more_items(site)
+    exhaustive: dict[tuple[int, int, str | None], list[str]] = {}
+    monkeypatch.setattr(search, "RANK_DEPTH_MAX", 0)  # straight to the one query that ranks all matches
+    pages = [(limit, offset, topic) for limit in (1, 3, 25) for offset in (0, 2, 7) for topic in (None, "ms")]
+    for limit, offset, topic in pages:
+        exhaustive[limit, offset, topic] = found(site, "cells", limit=limit, offset=offset, topic=topic)
+    monkeypatch.setattr(search, "RANK_DEPTH_MAX", 12_800)
+    monkeypatch.setattr(search, "first_depth", lambda wanted: wanted)  # any row filtered out: ask again
+    for limit, offset, topic in pages:
+        assert found(site, "cells", limit=limit, offset=offset, topic=topic) == exhaustive[limit, offset, topic]
+    with_cells = {f"m{n}" for n in range(20) if (n % 4 == 0 or n % 3 == 1 or n % 2) and n % 3}
+    assert set(exhaustive[25, 0, None]) == {"a", "c", "d"} | with_cells  # the test asks for more than one round
+
+
+def test_newest_first_walks_or_sorts_with_the_same_result(site: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.store import search
+
+    _more_items(site)
+    sorted_ = [found(site, "cells", order="newest", limit=5, offset=offset) for offset in (0, 4, 12)]
+    monkeypatch.setattr(search, "walk_is_cheaper", lambda wanted, matches, stored: True)
+    assert [found(site, "cells", order="newest", limit=5, offset=offset) for offset in (0, 4, 12)] == sorted_
+    assert sorted_[0] == ["d", "c", "a", "m1", "m4"]  # m2 has no "cells", m3 no topic
+
+
+def test_postgresql_ranks_the_newest_pool_of_matches(site: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"cells": a (title, 5 days), c (title, 3 days), d (summary, 2 days). SQLite ranks all three; PostgreSQL
+    ranks the newest RANK_POOL matches, so with a pool of two, a (the oldest) is not among the ranked."""
+    from aggregator.store import search
+
+    monkeypatch.setattr(search, "RANK_POOL", 2)
+    ranked = found(site, "cells")
+    if get_database(site).engine.dialect.name == "postgresql":
+        assert ranked == ["c", "d"]
+    else:
+        assert set(ranked[:2]) == {"a", "c"} and ranked[2] == "d"
+    assert found(site, "cells", order="newest") == ["d", "c", "a"]  # newest first reaches every match

