@@ -20,8 +20,8 @@ from .context import EXTENSION, Services
 from .errors import ConfigError, SourceConfigError
 from .poll.catalog import load_catalog
 from .topics import TopicConfigError, TopicSet, load_topics
-from .topics.rules import parse_config
 from .topics.classify import Classifier
+from .topics.rules import parse_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 

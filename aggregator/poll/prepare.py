@@ -8,8 +8,8 @@ the same results.
 
 Workers are forked once, before the poll threads start, and inherit the classifier (nothing big is pickled but
 the fetched bytes and the prepared items); a worker compiles the topic rules on its first document when the
-poller had not compiled them yet, so a poll answered by 304s compiles them nowhere. A worker that dies makes the pool fall back to inline work for the
-rest of the poll instead of failing every source.
+poller had not compiled them yet, so a poll answered by 304s compiles them nowhere. A worker that dies makes
+the pool fall back to inline work for the rest of the poll instead of failing every source.
 """
 
 from __future__ import annotations
