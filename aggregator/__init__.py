@@ -21,6 +21,7 @@ from .errors import ConfigError, SourceConfigError
 from .poll.catalog import load_catalog
 from .topics import TopicConfigError, TopicSet, load_topics
 from .topics.classify import Classifier
+from .topics.rules import parse_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -44,6 +45,15 @@ def compiled_topics(config_json: str) -> TopicSet:
     read-only, so apps built from the same feeds.yaml (tests, the demo) share it."""
     try:
         return load_topics(json.loads(config_json))
+    except TopicConfigError as exc:
+        raise SourceConfigError(f"feeds.yaml topic rules: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def checked_topics(config_json: str) -> None:
+    """Validate the topic rules (a few milliseconds) without compiling them; raises ``SourceConfigError``."""
+    try:
+        parse_config(json.loads(config_json))
     except TopicConfigError as exc:
         raise SourceConfigError(f"feeds.yaml topic rules: {exc}") from None
 
@@ -122,7 +132,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
 
     catalog = load_catalog(settings.feeds_path)
-    classifier = Classifier(compiled_topics(json.dumps(catalog.topics_config, sort_keys=True)))
+    # Checked now, compiled on first use (a poll answered by 304s never classifies; docs/benchmark.md, finding 9).
+    topics_json = json.dumps(catalog.topics_config, sort_keys=True)
+    checked_topics(topics_json)
+    classifier = Classifier(load=functools.partial(compiled_topics, topics_json))
     app.extensions[EXTENSION] = Services(settings=settings, catalog=catalog, classifier=classifier)
 
     # Retrievers for kinds that need several requests per poll (clinicaltrials, pubmed), with NCBI's key if set.

@@ -17,8 +17,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
-
 from ..domain import Conditional, Fetched, SourceSpec
 from ..errors import FetchError, HTTPStatusError, ParseError
 from ..topics.classify import Classifier
@@ -48,6 +46,8 @@ def discover_feed(body: bytes, base_url: str) -> str | None:
     """The feed an HTML page advertises with ``<link rel="alternate" type="application/rss+xml" href=…>``."""
     if not re.search(rb"<html|<head|<!doctype html", body[:4096], re.IGNORECASE):
         return None
+    from bs4 import BeautifulSoup, Tag  # here: every `flask` command imports this module (cli/sources.py)
+
     soup = BeautifulSoup(body[:500_000], "lxml")
     for link in soup.find_all("link", href=True):
         if not isinstance(link, Tag):
@@ -66,6 +66,8 @@ def looks_built_by_javascript(body: bytes) -> bool:
         return False
     if _JS_MARKERS.search(body[:2_000_000]):
         return True
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(body[:2_000_000], "lxml")
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()

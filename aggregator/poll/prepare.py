@@ -7,8 +7,9 @@ fetching and storing meanwhile. With 0 processes (one core, or a poll of one sou
 the same results.
 
 Workers are forked once, before the poll threads start, and inherit the classifier (nothing big is pickled but
-the fetched bytes and the prepared items). A worker that dies makes the pool fall back to inline work for the
-rest of the poll instead of failing every source.
+the fetched bytes and the prepared items); a worker compiles the topic rules on its first document when the
+poller had not compiled them yet, so a poll answered by 304s compiles them nowhere. A worker that dies makes
+the pool fall back to inline work for the rest of the poll instead of failing every source.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ ORPHAN_CHECK_SECONDS = 0.5
 
 def _init_worker(classifier: Classifier) -> None:
     global _worker_classifier
+    classifier.after_fork()  # compiles the rules on its first document if the poller had not yet
     _worker_classifier = classifier
     # A poller killed outright (SIGKILL, the OOM killer) cannot stop its workers, and they would wait for work
     # forever, holding their memory and the poller's stdout and stderr (so whoever waits for its output hangs).

@@ -4,7 +4,8 @@ into the rows the store keeps (topic id, score, hits as JSON). Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..domain import CleanItem
@@ -17,8 +18,42 @@ TopicRows = list[tuple[str, float, list[dict[str, Any]]]]
 
 
 class Classifier:
-    def __init__(self, topic_set: TopicSet) -> None:
-        self.topic_set = topic_set
+    """The topic rules applied to cleaned items. Give the rules compiled (``topic_set``) or a function that compiles
+    them (``load``): then they are compiled on first use, once, whichever thread asks first. A command that never
+    classifies (a poll answered by 304s) never pays for compiling them; forked parse workers compile their own
+    copy on their first document (the pages of a shared one would be copied anyway, as reference counts change)."""
+
+    def __init__(self, topic_set: TopicSet | None = None, *, load: Callable[[], TopicSet] | None = None) -> None:
+        if (topic_set is None) == (load is None):
+            raise TypeError("give the compiled topic_set or load, not both or neither")
+        self._topic_set = topic_set
+        self._load = load
+        self._lock = threading.Lock()
+
+    @property
+    def topic_set(self) -> TopicSet:
+        topic_set = self._topic_set
+        if topic_set is None:
+            with self._lock:
+                if self._topic_set is None:
+                    assert self._load is not None
+                    self._topic_set = self._load()
+                topic_set = self._topic_set
+        return topic_set
+
+    @property
+    def compiled(self) -> bool:
+        return self._topic_set is not None
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (another thread of the parent may have held this one at the fork)."""
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"topic_set": self.topic_set}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._topic_set, self._load, self._lock = state["topic_set"], None, threading.Lock()
 
     @property
     def topic_ids(self) -> list[str]:
