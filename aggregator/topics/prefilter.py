@@ -35,7 +35,7 @@ import ahocorasick_rs
 from .rules import WORD_CHAR, is_cjk, starts_with_word_char
 from .text import Folded, fold_term
 
-__all__ = ["Group", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
+__all__ = ["Group", "ItemScan", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
 
 _TERMINAL = ""  # trie key for "a term ends here"
 _ASCII_WORD_CHAR = "[0-9A-Za-z_]"  # WORD_CHAR on ASCII text (where the CJK it leaves out cannot occur)
@@ -266,6 +266,15 @@ class Prefilter:
 
         With ``gate``, nothing is returned (and no regex runs) unless one of those groups could match.
         """
+        scan = self.scan(text, gate)
+        if scan is None:
+            return []
+        scan.run(None)
+        return scan.hits()
+
+    def scan(self, text: Folded, gate: frozenset[int] | None = None) -> ItemScan | None:
+        """The places in ``text`` where a group's terms could start, their regexes not run yet (``ItemScan.run``);
+        None when there is none, or, with ``gate``, none of a group of ``gate``."""
         cased_text = text.cased
         any_case = text.lower_of_cased  # ASCII: every group runs on the cased text (no lower-cased copy)
         if any_case:
@@ -275,13 +284,58 @@ class Prefilter:
         else:  # some character folded to several: word boundaries can differ between the two foldings
             candidates = self.candidates(text.folded, cased_text)
         if not candidates or (gate is not None and gate.isdisjoint(map(_GROUP_ID, candidates))):
-            return []
+            return None
         candidates.sort()
-        hits: list[tuple[int, int, int]] = []
-        last_end: dict[int, int] = {}
+        return ItemScan(self, text, any_case, candidates)
+
+    def groups_holding(self, lists: Iterable[str]) -> frozenset[int]:
+        """Ids of the groups with a term of one of ``lists``."""
+        wanted = frozenset(lists)
+        return frozenset(i for i, group in enumerate(self.groups) if group.lists & wanted)
+
+
+class ItemScan:
+    """One text's candidates (``Prefilter.scan``), whose groups' regexes run in rounds: the classifier first runs
+    the groups its requirements need, and the others only if the item gets that far (``match.py``).
+
+    ``hits()`` gives what ``Prefilter.find`` gives, restricted to the groups run so far, in the same order: the
+    candidates' hits in candidate order, then the unanchored groups' in the order the whole scan takes them.
+    A group's hits never depend on another group's, so a term list whose groups have all run has exactly the hits
+    a whole scan gives it.
+    """
+
+    __slots__ = ("_prefilter", "_text", "_any_case", "_candidates", "_found", "_unanchored", "_unanchored_hits")
+
+    def __init__(self, prefilter: Prefilter, text: Folded, any_case: bool, candidates: list[tuple[int, int]]) -> None:
+        self._prefilter = prefilter
+        self._text = text
+        self._any_case = any_case
+        self._candidates = candidates
+        self._found: list[tuple[int, int, int] | None] = [None] * len(candidates)
+        # the groups searched over the whole text, in the order a whole scan takes them (the same set expression)
+        self._unanchored: list[int] = (
+            list(prefilter._unanchored.intersection(gid for _, gid in candidates)) if prefilter._unanchored else []
+        )
+        self._unanchored_hits: dict[int, list[tuple[int, int, int]]] = {}
+
+    def run(self, groups: list[bool] | None) -> None:
+        """Run the regexes of the candidates of the groups flagged in ``groups`` (None: every group). Each group is
+        run once: the caller flags a group in one round only."""
+        prefilter = self._prefilter
+        text = self._text
+        cased_text = text.cased
+        any_case = self._any_case
         # ASCII: every group's regex runs on the cased text itself, case-insensitive ones ignoring case
-        matchers, folded = (self._matchers_any_case, cased_text) if any_case else (self._matchers, text.folded)
-        for start, gid in candidates:
+        matchers, folded = (
+            (prefilter._matchers_any_case, cased_text) if any_case else (prefilter._matchers, text.folded)
+        )
+        found = self._found
+        last_end: dict[int, int] = {}
+        index = -1
+        for start, gid in self._candidates:
+            index += 1
+            if groups is not None and not groups[gid]:
+                continue
             if last_end.get(gid, -1) > start:
                 continue  # inside this group's previous hit: as finditer, no overlapping hits per group
             matcher = matchers[gid]
@@ -289,24 +343,30 @@ class Prefilter:
                 continue  # unanchored: searched below
             match, cased, entries = matcher
             if match is None:
-                match, cased, entries = self._matcher(gid, any_case)
+                match, cased, entries = prefilter._matcher(gid, any_case)
             m = match(cased_text if cased else folded, start)
             if m is not None:
                 end = last_end[gid] = m.end()
-                hits.append((start, end, entries[m.lastindex - 1]))
-        if self._unanchored:
-            for gid in self._unanchored.intersection(gid for _, gid in candidates):
-                group = self.groups[gid]
-                for m in group.rx.finditer(cased_text if group.cased else text.folded):
-                    hits.append((m.start(), m.end(), group.entries[m.lastindex - 1]))  # type: ignore[operator]
-        if self._shared_terms and len(hits) > 1:
+                found[index] = (start, end, entries[m.lastindex - 1])
+        for gid in self._unanchored:
+            if groups is not None and not groups[gid]:
+                continue
+            group = prefilter.groups[gid]
+            self._unanchored_hits[gid] = [
+                (m.start(), m.end(), group.entries[m.lastindex - 1])  # type: ignore[operator]
+                for m in group.rx.finditer(cased_text if group.cased else text.folded)
+            ]
+
+    def hits(self) -> list[tuple[int, int, int]]:
+        """Every hit ``(start, end, entry)`` of the groups run so far (see the class)."""
+        hits = [hit for hit in self._found if hit is not None]
+        for gid in self._unanchored:
+            found = self._unanchored_hits.get(gid)
+            if found:
+                hits.extend(found)
+        if self._prefilter._shared_terms and len(hits) > 1:
             hits = list(dict.fromkeys(hits))  # a term in two groups (KYV-101 under kyv and kyv101) counts once
         return hits
-
-    def groups_holding(self, lists: Iterable[str]) -> frozenset[int]:
-        """Ids of the groups with a term of one of ``lists``."""
-        wanted = frozenset(lists)
-        return frozenset(i for i, group in enumerate(self.groups) if group.lists & wanted)
 
 
 Unkeyed = tuple[tuple[str, ...], int, bool, bool]  # atoms, entry, match case, whether it can match ASCII text
