@@ -317,13 +317,12 @@ class TopicSet:
         def entry_tier(entry: int) -> int:
             return min(list_tier[name] for name, _ in self._entries[entry].owners)
 
-        # a group (or pattern) runs with the first tier that needs one of its terms' lists
-        group_tiers = (
-            [min(entry_tier(entry) for entry in group.entries) for group in self._prefilter.groups]
-            if self._prefilter is not None
-            else []
-        )
-        self._tier_groups = [[tier == t for tier in group_tiers] for t in range(_LAST_TIER + 1)]
+        # a group (or pattern) runs with the first tier that needs one of its terms' lists; the places of the
+        # last tier's groups are looked for by an automaton of their own, in the items that get that far
+        if self._prefilter is not None:
+            self._prefilter = self._prefilter.in_rounds(
+                [min(entry_tier(entry) for entry in group.entries) for group in self._prefilter.groups], _LAST_TIER
+            )
         self._tier_patterns = [
             [i for i, (*_, entry) in enumerate(self._patterns) if entry_tier(entry) == t] for t in range(_LAST_TIER + 1)
         ]
@@ -427,9 +426,9 @@ class TopicSet:
         unkeyed = self._unkeyed_scan if (self._unkeyed_in_ascii or not ascii_text) else None
         # as in _scan: the gate covers the keyed terms only, and is decided after the unkeyed ones when there are
         shortcut = self._gate is not None
-        scan = prefilter.scan(folded, self._gate if shortcut and unkeyed is None else None)
+        scan = prefilter.scan(folded, self._gate if shortcut and unkeyed is None else None, in_rounds=True)
         if scan is not None:
-            scan.run(self._tier_groups[0])
+            scan.run(0)
         unkeyed_hits: list[_RawHit] = []
         if unkeyed is not None:
             unkeyed.scan(folded, unkeyed_hits.append)
@@ -814,7 +813,7 @@ class _ItemState:
         while self._tier < tier:
             self._tier += 1
             if scan is not None:
-                scan.run(topic_set._tier_groups[self._tier])
+                scan.run(self._tier)
             for index in topic_set._tier_patterns[self._tier]:
                 self._pattern_hits[index] = topic_set._pattern_hits(index, self.folded.cased)
         raw = scan.hits() if scan is not None else []
