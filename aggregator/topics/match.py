@@ -14,7 +14,11 @@ Rule order (applied to every item, for every topic, in this order)
    attributed to every term list that holds that term. An item with no hit for any topic's
    requirements stops here (the *gate*). Text the prefilter does not cover (non-ASCII after folding)
    is scanned with two regexes of all the terms instead (a trie for case-insensitive terms, one for
-   ``exact_case_terms``), and raw ``patterns`` run where their literal occurs.
+   ``exact_case_terms``), and raw ``patterns`` run where their literal occurs. The order of the work is
+   not the order of the rules: the lists only the later steps read (traps, context, cues, rivals)
+   are scanned for when a step first reads them, and a topic whose requirements cannot reach their
+   scores even counted in full is dropped before that (``_reachable``); the hits are those of a
+   whole scan (docs/benchmark.md, finding 9).
 3. **Ignore traps.** Hits of the topic's ``ignore`` lists (``LC-MS/MS``, ``MS Office``,
    ``multiple myeloma``...) are spans of trap text: a hit of any other list that overlaps one of
    them does not count, unless the hit is longer and contains the trap (``BMS-986353`` is not
