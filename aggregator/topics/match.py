@@ -18,7 +18,7 @@ Rule order (applied to every item, for every topic, in this order)
    not the order of the rules: the lists only the later steps read (traps, context, cues, rivals)
    are scanned for when a step first reads them, and a topic whose requirements cannot reach their
    scores even counted in full is dropped before that (``_reachable``); the hits are those of a
-   whole scan (docs/benchmark.md, finding 9).
+   whole scan (docs/benchmark.md, finding 10).
 3. **Ignore traps.** Hits of the topic's ``ignore`` lists (``LC-MS/MS``, ``MS Office``,
    ``multiple myeloma``...) are spans of trap text: a hit of any other list that overlaps one of
    them does not count, unless the hit is longer and contains the trap (``BMS-986353`` is not
@@ -305,7 +305,7 @@ class TopicSet:
         self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
         self._scan_override: Callable[[Folded, bool], list[_RawHit]] | None = None
-        # When an item needs each term list (docs/benchmark.md, finding 9). Most items that reach the regexes fail
+        # When an item needs each term list (docs/benchmark.md, finding 10). Most items that reach the regexes fail
         # the topics' requirements, and the big lists (context evidence, cue words) are read only once a topic
         # could still match: their groups' regexes run then (``_ItemState.hits``). Tier 0: the lists of the
         # requirements (the gate and ``_could_match`` need them). Tier 1: the traps, which the optimistic score
@@ -903,7 +903,7 @@ def _near_literal(pattern: re.Pattern[str], literal: str, lead: int, text: str) 
 
     Each position is tried once, in order, so the first match found is the leftmost one, as ``search`` finds it.
     (``search`` from the first such position instead scans the rest of the text when no match follows: with
-    "LC-MS/MS" in most items, that was a quarter of the classifier's instructions; docs/benchmark.md, finding 9.)
+    "LC-MS/MS" in most items, that was a quarter of the classifier's instructions; docs/benchmark.md, finding 10.)
     A list, not a generator: most texts have no such literal, and a compiled generator costs an object."""
     found = text.find(literal)
     if found < 0:

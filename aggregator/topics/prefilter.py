@@ -203,7 +203,7 @@ class Prefilter:
     With ``rounds`` (``rounds[gid]``: the round of an ``ItemScan`` in which a group's regex runs), the groups of
     rounds ``late`` and after are looked for by a second automaton, and only in a text whose scan gets to one of
     those rounds: the classifier's context and cue lists hold the commonest words ("in", "was", "patients"), whose
-    places were most of the automaton's work (docs/benchmark.md, finding 9).
+    places were most of the automaton's work (docs/benchmark.md, finding 10).
     """
 
     def __init__(
