@@ -14,7 +14,11 @@ Rule order (applied to every item, for every topic, in this order)
    attributed to every term list that holds that term. An item with no hit for any topic's
    requirements stops here (the *gate*). Text the prefilter does not cover (non-ASCII after folding)
    is scanned with two regexes of all the terms instead (a trie for case-insensitive terms, one for
-   ``exact_case_terms``), and raw ``patterns`` run where their literal occurs.
+   ``exact_case_terms``), and raw ``patterns`` run where their literal occurs. The order of the work is
+   not the order of the rules: the lists only the later steps read (traps, context, cues, rivals)
+   are scanned for when a step first reads them, and a topic whose requirements cannot reach their
+   scores even counted in full is dropped before that (``_reachable``); the hits are those of a
+   whole scan (docs/benchmark.md, finding 10).
 3. **Ignore traps.** Hits of the topic's ``ignore`` lists (``LC-MS/MS``, ``MS Office``,
    ``multiple myeloma``...) are spans of trap text: a hit of any other list that overlaps one of
    them does not count, unless the hit is longer and contains the trap (``BMS-986353`` is not
@@ -52,7 +56,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from .prefilter import build_prefilter, emit_trie, insert_term
+from .prefilter import ItemScan, build_prefilter, emit_trie, insert_term
 from .rules import (
     FIELDS,
     WORD_CLASS_BODY,
@@ -209,6 +213,8 @@ _FIELD: Final = 2
 _LIST: Final = 3
 _TERM: Final = 4
 _RawHit = tuple[int, int, int]  # (start, end, entry)
+_NO_RAW_HITS: list[_RawHit] = []  # never appended to
+_LAST_TIER: Final = 2  # term lists are scanned for in tiers 0, 1, 2 (TopicSet.__init__)
 
 
 _START_AND_LIST = operator.itemgetter(_START, _LIST)
@@ -299,6 +305,38 @@ class TopicSet:
         self._positive_lists = frozenset(name for t in self.topics for req in t.requirements for name in req.list_names)
         self._all_ignore = tuple(sorted({name for t in self.topics for name in t.ignore}))
         self._scan_override: Callable[[Folded, bool], list[_RawHit]] | None = None
+        # When an item needs each term list (docs/benchmark.md, finding 10). Most items that reach the regexes fail
+        # the topics' requirements, and the big lists (context evidence, cue words) are read only once a topic
+        # could still match: their groups' regexes run then (``_ItemState.hits``). Tier 0: the lists of the
+        # requirements (the gate and ``_could_match`` need them). Tier 1: the traps, which the optimistic score
+        # (``_reachable``) needs. Tier 2: every other list.
+        list_tier = {name: _LAST_TIER for name in rules.term_lists}
+        for topic in self.topics:
+            for name in topic.ignore:
+                list_tier[name] = min(list_tier[name], 1)
+        for name in self._positive_lists:
+            list_tier[name] = 0
+        self._list_tier = list_tier
+
+        def entry_tier(entry: int) -> int:
+            return min(list_tier[name] for name, _ in self._entries[entry].owners)
+
+        # a group (or pattern) runs with the first tier that needs one of its terms' lists; the places of the
+        # last tier's groups are looked for by an automaton of their own, in the items that get that far
+        if self._prefilter is not None:
+            self._prefilter = self._prefilter.in_rounds(
+                [min(entry_tier(entry) for entry in group.entries) for group in self._prefilter.groups], _LAST_TIER
+            )
+        self._tier_patterns = [
+            [i for i, (*_, entry) in enumerate(self._patterns) if entry_tier(entry) == t] for t in range(_LAST_TIER + 1)
+        ]
+        # ``_reachable`` scores as if no hit were a passing mention: an upper bound only while no passing span
+        # weighs more than 1
+        self._bounded = tuple(
+            max([topic.passing_weight] + [cue for name in topic.passing_cues
+                                          if (cue := rules.term_lists[name].cue_weight) is not None]) <= 1.0
+            for topic in self.topics
+        )
 
     # A copy (what a worker process started by "spawn" receives) is compiled again from the rules: regexes and
     # the automaton are rebuilt on the other side, and a compiled class (``native.py``) has no ``__dict__`` to copy.
@@ -363,21 +401,47 @@ class TopicSet:
             append = hits.append
             if self._full_scan is not None:  # always, when there is no prefilter
                 self._full_scan.scan(folded, append)
-        if self._patterns:
-            text = folded.cased
-            for pattern, literal, lead, entry in self._patterns:
-                if literal is None:
-                    matches: Iterable[re.Match[str]] = pattern.finditer(text)
-                elif lead is not None:
-                    matches = _near_literal(pattern, literal, lead, text)  # looks for the literal itself
-                elif literal not in text:
-                    continue
-                else:
-                    matches = pattern.finditer(text)
-                for m in matches:
-                    if m.end() > m.start():
-                        append((m.start(), m.end(), entry))
+        for index in range(len(self._patterns)):
+            hits.extend(self._pattern_hits(index, folded.cased))
         return hits
+
+    def _pattern_hits(self, index: int, text: str) -> list[_RawHit]:
+        """The hits of raw pattern number ``index`` in ``text`` (the cased folding)."""
+        pattern, literal, lead, entry = self._patterns[index]
+        if literal is None:
+            matches: Iterable[re.Match[str]] = pattern.finditer(text)
+        elif lead is not None:
+            matches = _near_literal(pattern, literal, lead, text)  # looks for the literal itself
+        elif literal not in text:
+            return []
+        else:
+            matches = pattern.finditer(text)
+        return [(m.start(), m.end(), entry) for m in matches if m.end() > m.start()]
+
+    def _first_tier(self, folded: Folded, starts: list[int]) -> _ItemState | None:
+        """The item's hits of the tier-0 lists (the requirements'), as ``_scan(folded, gated=True)`` would find
+        them; the other tiers' regexes run when the item asks for their lists. None: no topic can match."""
+        override = self._scan_override
+        prefilter = self._prefilter
+        if override is not None or prefilter is None:
+            hits = self._hits(folded, starts, gated=True)
+            return _ItemState(self, folded, starts, _by_list(hits)) if hits else None
+        ascii_text = folded.lower_of_cased or (folded.folded.isascii() and folded.cased.isascii())
+        unkeyed = self._unkeyed_scan if (self._unkeyed_in_ascii or not ascii_text) else None
+        # as in _scan: the gate covers the keyed terms only, and is decided after the unkeyed ones when there are
+        shortcut = self._gate is not None
+        scan = prefilter.scan(folded, self._gate if shortcut and unkeyed is None else None, in_rounds=True)
+        if scan is not None:
+            scan.run(0)
+        unkeyed_hits: list[_RawHit] = []
+        if unkeyed is not None:
+            unkeyed.scan(folded, unkeyed_hits.append)
+        # every hit of a requirement's list is in tier 0: _could_match sees what it sees on a whole scan
+        if shortcut and not self._could_match((scan.hits() if scan is not None else []) + unkeyed_hits):
+            return None
+        state = _ItemState(self, folded, starts, {}, -1, scan, unkeyed_hits)
+        state.extend(0)
+        return state if state.by_list else None
 
     # -- classification --------------------------------------------------------------------
 
@@ -400,7 +464,10 @@ class TopicSet:
 
     def _hits(self, folded: Folded, starts: list[int], gated: bool = False) -> list[_Hit]:
         override = self._scan_override
-        raw = self._scan(folded, gated) if override is None else override(folded, gated)
+        return self._owned_hits(self._scan(folded, gated) if override is None else override(folded, gated), starts)
+
+    def _owned_hits(self, raw: list[_RawHit], starts: list[int]) -> list[_Hit]:
+        """Raw hits as hits of each list owning their term, sorted; within one list, overlapping hits count once."""
         if not raw:
             return []
         entries = self._entries
@@ -434,20 +501,18 @@ class TopicSet:
         """The topics ``doc`` belongs to, in topic order. Never raises on odd text."""
         text, starts = self._prepare(doc)
         folded = fold(text)
-        hits = self._hits(folded, starts, gated=True)
-        if not hits:
+        state = self._first_tier(folded, starts)
+        if state is None:
             return []
-        by_list: dict[str, list[_Hit]] = {}
-        for h in hits:
-            if h[_LIST] in by_list:
-                by_list[h[_LIST]].append(h)
-            else:
-                by_list[h[_LIST]] = [h]
         matched: dict[str, tuple[float, list[_Hit]]] = {}
-        state = _ItemState(by_list, folded, starts)
-        for topic in self.topics:
-            # a requirement with no hit at all in its lists: the topic cannot match
-            if all(not needed.isdisjoint(by_list) for needed in self._needs[topic.id]):
+        bounded = self._bounded
+        for index, topic in enumerate(self.topics):
+            # a requirement with no hit at all in its lists: the topic cannot match (requirement lists are tier 0:
+            # by_list has all their hits)
+            if all(not needed.isdisjoint(state.by_list) for needed in self._needs[topic.id]):
+                if bounded[index] and not (self._reachable(topic, state, None)
+                                           and self._reachable(topic, state, state.view(topic.ignore))):
+                    continue
                 result = self._match_topic(topic, state)
                 if result is not None:
                     matched[topic.id] = result
@@ -497,35 +562,57 @@ class TopicSet:
             out.append(hit)
         return tuple(out)
 
-    def _live_hits(
-        self, name: str, by_list: Mapping[str, list[_Hit]], masks: list[tuple[int, int]], depth: int = 0
-    ) -> list[_Hit]:
-        """Hits of list ``name`` that survive the masks and the list's ``disabled_by``."""
-        hits = by_list.get(name)
+    def _live_hits(self, name: str, state: _ItemState, view: _View, depth: int = 0) -> list[_Hit]:
+        """Hits of list ``name`` that survive the trap spans of ``view``, the list's ``disabled_by`` and its
+        ``requires``. (A list's context is read only when it has such hits: in tier 2, it is scanned for then.)"""
+        hits = state.unmasked(view, name)
         if not hits:
             return []
-        if masks:
-            hits = [h for h in hits if not _masked(h, masks)]
         disabled_by = self._disabled_by[name]
-        if hits and disabled_by and depth < 3:
+        if disabled_by and depth < 3:
             for other in disabled_by:
-                if self._live_hits(other, by_list, masks, depth + 1):
+                if self._live_hits(other, state, view, depth + 1):
                     return []
         requires = self._requires[name]
-        if hits and requires:  # context evidence: one of these lists must count in the item
+        if requires:  # context evidence: one of these lists must count in the item
             if depth >= 3:
                 return []
             for other in requires:
-                if self._live_hits(other, by_list, masks, depth + 1):
+                if self._live_hits(other, state, view, depth + 1):
                     return hits
             return []
         return hits
 
+    @staticmethod
+    def _reachable(topic: Topic, state: _ItemState, view: _View | None) -> bool:
+        """Whether every requirement of ``topic`` can still hold, scored with more than the rules count: every hit
+        of its lists (``view``: every hit no trap of it hides) at full weight, none a passing mention (their spans
+        weigh at most 1, ``_bounded``), no context needed, against the lower of its two thresholds. With the
+        requirement lists (and the traps) alone: an item that fails is done before the other lists' regexes run."""
+        weights = topic.field_weights
+        for req in topic.requirements:
+            score = 0.0
+            fields = req.fields
+            for ref in req.lists:
+                hits = state.hits(ref.name) if view is None else state.unmasked(view, ref.name)
+                if not hits:
+                    continue
+                for h in hits:
+                    field_name = h[_FIELD]
+                    if field_name in fields:
+                        w = weights[field_name] * ref.weight
+                        if w > 0:
+                            score += w
+            needed = min(req.min_score, req.min_score_with_rival_in_title) if req.rivals else req.min_score
+            if score < needed or score <= 0:
+                return False
+        return True
+
     def _match_topic(self, topic: Topic, state: _ItemState) -> tuple[float, list[_Hit]] | None:
         if not topic.requirements:
             return None
-        live = state.live(topic.ignore, self)
-        passing = state.passing(topic, self)
+        view = state.view(topic.ignore)
+        passing = state.passing(topic)
         weights = topic.field_weights
         total = 0.0
         used: list[_Hit] = []
@@ -534,7 +621,7 @@ class TopicSet:
             title_hit = False
             fields = req.fields
             for ref in req.lists:
-                hits = live.get(ref.name)
+                hits = state.live(view, ref.name)
                 if not hits:
                     continue
                 for h in hits:
@@ -554,7 +641,7 @@ class TopicSet:
             needed = req.min_score
             if req.rivals and not title_hit:
                 for rival in req.rivals:
-                    hits = live.get(rival)
+                    hits = state.live(view, rival)
                     if hits and any(h[_FIELD] == "title" for h in hits):
                         needed = req.min_score_with_rival_in_title
                         break
@@ -562,7 +649,7 @@ class TopicSet:
                 return None
             total += score
         for name in topic.none_of:
-            hits = live.get(name)
+            hits = state.live(view, name)
             if not hits:
                 continue
             veto = 0.0
@@ -577,19 +664,14 @@ class TopicSet:
                 return None
         return total, used
 
-    def _passing_spans(
-        self,
-        topic: Topic,
-        by_list: Mapping[str, list[_Hit]],
-        masks: list[tuple[int, int]],
-        folded: Folded,
-        starts: list[int],
-    ) -> list[tuple[int, int, float]]:
+    def _passing_spans(self, topic: Topic, state: _ItemState) -> list[tuple[int, int, float]]:
         """(start, end, weight) of the spans whose terms only count ``weight`` times: the scopes of the topic's
         cue lists, and its crowded sentences (many diseases named together). Sorted by start."""
         spans: list[tuple[int, int, float]] = []
         bounds_cache: dict[int, list[int]] = {}
-        text = folded.folded
+        text = state.folded.folded
+        starts = state.starts
+        view = state.view(topic.ignore)
 
         def sentence_of(pos: int) -> tuple[int, int, int, int]:
             """(sentence start, sentence end, field start, field end) around ``pos``."""
@@ -607,7 +689,7 @@ class TopicSet:
             tl = self.rules.term_lists[name]
             scope = tl.cue_scope
             weight = topic.passing_weight if tl.cue_weight is None else tl.cue_weight
-            for h in self._live_hits(name, by_list, masks):
+            for h in state.live(view, name):
                 s_start, s_end, f_start, f_end = sentence_of(h[_START])
                 if scope == "rest_of_field":
                     s_end = f_end
@@ -617,16 +699,16 @@ class TopicSet:
                     s_start = f_start if line_start < 0 else line_start + 1
                     s_end = f_end if line_end < 0 else line_end
                 spans.append((s_start, max(s_end, h[_END]), weight))
-        if topic.crowded_lists and _distinct_terms(by_list, topic.crowded_lists, topic.crowded_min_terms):
-            spans.extend(self._crowded_spans(topic, by_list, masks, sentence_of))
+        if topic.crowded_lists and _distinct_terms(state, topic.crowded_lists, topic.crowded_min_terms):
+            spans.extend(self._crowded_spans(topic, state, view, sentence_of))
         spans.sort()
         return spans
 
     def _crowded_spans(
         self,
         topic: Topic,
-        by_list: Mapping[str, list[_Hit]],
-        masks: list[tuple[int, int]],
+        state: _ItemState,
+        view: _View,
         sentence_of: Callable[[int], tuple[int, int, int, int]],
     ) -> list[tuple[int, int, float]]:
         """Sentences outside the title that name ``crowded_min_terms`` distinct terms of the topic's
@@ -634,7 +716,7 @@ class TopicSet:
         title_end = self._title_end(sentence_of)
         terms: dict[tuple[int, int], set[str]] = {}
         for name in topic.crowded_lists:
-            for h in self._live_hits(name, by_list, masks):
+            for h in state.live(view, name):
                 if h[_START] < title_end:
                     continue
                 s_start, s_end, _, _ = sentence_of(h[_START])
@@ -658,13 +740,11 @@ class TopicSet:
         hits = self._hits(folded, [0])
         if not hits:
             return []
-        by_list: dict[str, list[_Hit]] = {}
-        for h in hits:
-            by_list.setdefault(h[_LIST], []).append(h)
-        masks = sorted((h[_START], h[_END]) for name in self._all_ignore for h in by_list.get(name, ()))
+        state = _ItemState(self, folded, [0], _by_list(hits))
+        view = state.view(self._all_ignore)
         spans = []
         for name in self._positive_lists:
-            for h in self._live_hits(name, by_list, masks):
+            for h in self._live_hits(name, state, view):
                 spans.append(folded.to_plain(h[_START], h[_END]))
         spans.sort()
         merged: list[tuple[int, int]] = []
@@ -679,60 +759,131 @@ class TopicSet:
         return merged
 
 
+class _View:
+    """An item's hits under one set of trap spans: per list, those no trap hides, and those that count."""
+
+    __slots__ = ("masks", "unmasked", "live")
+
+    def __init__(self, masks: list[tuple[int, int]]) -> None:
+        self.masks = masks
+        self.unmasked: dict[str, list[_Hit]] = {}
+        self.live: dict[str, list[_Hit]] = {}
+
+
 class _ItemState:
-    """What the topics of one item share: its hits by list, and (computed once per combination of
-    ``ignore`` lists, on first use) the trap masks, the hits that survive them, and the passing-mention
-    spans."""
+    """What the topics of one item share: its hits by list, and (computed once per combination of ``ignore``
+    lists, on first use) the trap masks, the hits that survive them, and the passing-mention spans.
 
-    __slots__ = ("by_list", "folded", "starts", "_masks", "_live", "_live_by_masks", "_passing")
+    The hits of a list are read through ``hits``: a list of a tier not scanned yet is scanned for then (its
+    groups' regexes, its patterns), and ``by_list`` is made again from every raw hit found so far, in the order
+    of a whole scan. A list of a scanned tier has all its groups run, so its hits are those of a whole scan and
+    never change; lists of later tiers may have some hits in ``by_list`` already (a group holding terms of two
+    lists runs with the earlier one's tier) and are never read from it directly.
+    """
 
-    def __init__(self, by_list: dict[str, list[_Hit]], folded: Folded, starts: list[int]) -> None:
+    __slots__ = (
+        "by_list", "folded", "starts", "_topic_set", "_tier", "_scan", "_unkeyed_hits", "_pattern_hits", "_views",
+        "_views_by_masks", "_passing",
+    )
+
+    def __init__(
+        self,
+        topic_set: TopicSet,
+        folded: Folded,
+        starts: list[int],
+        by_list: dict[str, list[_Hit]],
+        tier: int = _LAST_TIER,
+        scan: ItemScan | None = None,
+        unkeyed_hits: list[_RawHit] | None = None,
+    ) -> None:
         self.by_list = by_list
         self.folded = folded
         self.starts = starts
-        self._masks: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-        self._live: dict[tuple[str, ...], dict[str, list[_Hit]]] = {}
-        self._live_by_masks: dict[tuple[tuple[int, int], ...], dict[str, list[_Hit]]] = {}
+        self._topic_set = topic_set
+        self._tier = tier  # the last tier scanned (every one, unless the state is built tier by tier)
+        self._scan = scan
+        self._unkeyed_hits = unkeyed_hits or []
+        self._pattern_hits: list[list[_RawHit]] = [_NO_RAW_HITS] * len(topic_set._patterns)
+        self._views: dict[tuple[str, ...], _View] = {}
+        self._views_by_masks: dict[tuple[tuple[int, int], ...], _View] = {}
         self._passing: dict[
             tuple[tuple[str, ...], tuple[str, ...], float, tuple[str, ...], int], list[tuple[int, int, float]]
         ] = {}
 
-    def masks(self, ignore: tuple[str, ...]) -> list[tuple[int, int]]:
-        found = self._masks.get(ignore)
+    def extend(self, tier: int) -> None:
+        """Scan for the lists of the tiers up to ``tier``, and make ``by_list`` again."""
+        topic_set = self._topic_set
+        scan = self._scan
+        while self._tier < tier:
+            self._tier += 1
+            if scan is not None:
+                scan.run(self._tier)
+            for index in topic_set._tier_patterns[self._tier]:
+                self._pattern_hits[index] = topic_set._pattern_hits(index, self.folded.cased)
+        raw = scan.hits() if scan is not None else []
+        raw.extend(self._unkeyed_hits)  # as in _scan: the groups' hits, the unkeyed terms', the patterns'
+        for found in self._pattern_hits:
+            raw.extend(found)
+        self.by_list = _by_list(topic_set._owned_hits(raw, self.starts))
+
+    def hits(self, name: str) -> list[_Hit] | None:
+        tier = self._topic_set._list_tier[name]
+        if tier > self._tier:
+            self.extend(tier)
+        return self.by_list.get(name)
+
+    def view(self, ignore: tuple[str, ...]) -> _View:
+        """The hits under the trap spans of the lists ``ignore``."""
+        found = self._views.get(ignore)
         if found is None:
-            by_list = self.by_list
-            found = self._masks[ignore] = sorted(
-                (h[_START], h[_END]) for name in ignore if name in by_list for h in by_list[name]
+            masks = sorted((h[_START], h[_END]) for name in ignore for h in self.hits(name) or ())
+            # topics with other trap lists but the same trap spans (often none at all) share the answer
+            key = tuple(masks)
+            found = self._views_by_masks.get(key)
+            if found is None:
+                found = self._views_by_masks[key] = _View(masks)
+            self._views[ignore] = found
+        return found
+
+    def unmasked(self, view: _View, name: str) -> list[_Hit]:
+        """The hits of list ``name`` that no trap span of ``view`` hides."""
+        found = view.unmasked.get(name)
+        if found is None:
+            hits = self.hits(name)
+            masks = view.masks
+            found = view.unmasked[name] = (
+                [] if not hits else [h for h in hits if not _masked(h, masks)] if masks else hits
             )
         return found
 
-    def live(self, ignore: tuple[str, ...], topic_set: TopicSet) -> dict[str, list[_Hit]]:
-        """List name → its hits that survive the traps of ``ignore`` and its ``disabled_by`` lists."""
-        found = self._live.get(ignore)
+    def live(self, view: _View, name: str) -> list[_Hit]:
+        """List ``name``'s hits that survive the traps of ``view`` and its ``disabled_by`` lists and have the
+        context evidence of its ``requires`` lists."""
+        found = view.live.get(name)
         if found is None:
-            masks = self.masks(ignore)
-            # topics with other trap lists but the same trap spans (often none at all) share the answer
-            found = self._live_by_masks.get(tuple(masks))
-            if found is None:
-                by_list = self.by_list
-                found = {name: topic_set._live_hits(name, by_list, masks) for name in by_list}
-                self._live_by_masks[tuple(masks)] = found
-            self._live[ignore] = found
+            found = view.live[name] = self._topic_set._live_hits(name, self, view)
         return found
 
-    def passing(self, topic: Topic, topic_set: TopicSet) -> list[tuple[int, int, float]]:
-        by_list = self.by_list
-        if all(name not in by_list for name in topic.passing_cues) and not (
-            topic.crowded_lists and _distinct_terms(by_list, topic.crowded_lists, topic.crowded_min_terms)
+    def passing(self, topic: Topic) -> list[tuple[int, int, float]]:
+        if all(not self.hits(name) for name in topic.passing_cues) and not (
+            topic.crowded_lists and _distinct_terms(self, topic.crowded_lists, topic.crowded_min_terms)
         ):
             return []
         key = (topic.passing_cues, topic.ignore, topic.passing_weight, topic.crowded_lists, topic.crowded_min_terms)
         found = self._passing.get(key)
         if found is None:
-            found = self._passing[key] = topic_set._passing_spans(
-                topic, by_list, self.masks(topic.ignore), self.folded, self.starts
-            )
+            found = self._passing[key] = self._topic_set._passing_spans(topic, self)
         return found
+
+
+def _by_list(hits: list[_Hit]) -> dict[str, list[_Hit]]:
+    by_list: dict[str, list[_Hit]] = {}
+    for h in hits:
+        if h[_LIST] in by_list:
+            by_list[h[_LIST]].append(h)
+        else:
+            by_list[h[_LIST]] = [h]
+    return by_list
 
 
 def _field_text(raw: object, boilerplate: frozenset[str] | None) -> str:
@@ -747,21 +898,32 @@ def _field_text(raw: object, boilerplate: frozenset[str] | None) -> str:
 
 def _near_literal(pattern: re.Pattern[str], literal: str, lead: int, text: str) -> list[re.Match[str]]:
     """What ``pattern.finditer(text)`` yields, for a pattern whose every match holds ``literal`` at most
-    ``lead`` characters after its start (``rules.literal_anchor``): the regex is only tried from ``lead``
-    characters before each occurrence of the literal (no match can start earlier), not at every position.
-    (A list, not a generator: most texts have no such literal, and a compiled generator costs an object.)"""
+    ``lead`` characters after its start (``rules.literal_anchor``): the regex is only tried at the ``lead + 1``
+    positions up to each occurrence of the literal (no match can start anywhere else), not at every position.
+
+    Each position is tried once, in order, so the first match found is the leftmost one, as ``search`` finds it.
+    (``search`` from the first such position instead scans the rest of the text when no match follows: with
+    "LC-MS/MS" in most items, that was a quarter of the classifier's instructions; docs/benchmark.md, finding 10.)
+    A list, not a generator: most texts have no such literal, and a compiled generator costs an object."""
     found = text.find(literal)
     if found < 0:
         return []
     matches = []
-    pos = 0
+    match = pattern.match
+    untried = 0  # every position before this one has been tried, or lies before the last match's end
     while found >= 0:
-        m = pattern.search(text, max(pos, found - lead))
+        m = None
+        for start in range(max(untried, found - lead), found + 1):
+            m = match(text, start)
+            if m is not None:
+                break
         if m is None:
-            break
-        matches.append(m)
-        pos = m.end()
-        found = text.find(literal, pos)
+            untried = found + 1
+            found = text.find(literal, untried)
+        else:
+            matches.append(m)
+            untried = m.end()  # as finditer: the next match starts at or after this one's end
+            found = text.find(literal, untried)
     return matches
 
 
@@ -777,12 +939,12 @@ def _masked(h: _Hit, masks: list[tuple[int, int]]) -> bool:
     return False
 
 
-def _distinct_terms(by_list: Mapping[str, list[_Hit]], names: tuple[str, ...], least: int) -> bool:
+def _distinct_terms(state: _ItemState, names: tuple[str, ...], least: int) -> bool:
     """Whether the hits of lists ``names`` hold at least ``least`` distinct terms (before traps and scopes: a
     cheap necessary condition for a crowded sentence)."""
     terms: set[str] = set()
     for name in names:
-        hits = by_list.get(name)
+        hits = state.hits(name)
         if hits:
             for h in hits:
                 terms.add(h[_TERM])

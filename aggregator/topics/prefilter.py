@@ -35,7 +35,7 @@ import ahocorasick_rs
 from .rules import WORD_CHAR, is_cjk, starts_with_word_char
 from .text import Folded, fold_term
 
-__all__ = ["Group", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
+__all__ = ["Group", "ItemScan", "Prefilter", "Unkeyed", "build_prefilter", "insert_term", "emit_trie"]
 
 _TERMINAL = ""  # trie key for "a term ends here"
 _ASCII_WORD_CHAR = "[0-9A-Za-z_]"  # WORD_CHAR on ASCII text (where the CJK it leaves out cannot occur)
@@ -198,9 +198,17 @@ _GROUP_ID = operator.itemgetter(1)
 
 
 class Prefilter:
-    """Term groups, and the automaton that finds in one pass where each group's terms could start."""
+    """Term groups, and the automaton that finds in one pass where each group's terms could start.
 
-    def __init__(self, groups: list[Group], keys: Mapping[str, set[int]]) -> None:
+    With ``rounds`` (``rounds[gid]``: the round of an ``ItemScan`` in which a group's regex runs), the groups of
+    rounds ``late`` and after are looked for by a second automaton, and only in a text whose scan gets to one of
+    those rounds: the classifier's context and cue lists hold the commonest words ("in", "was", "patients"), whose
+    places were most of the automaton's work (docs/benchmark.md, finding 10).
+    """
+
+    def __init__(
+        self, groups: list[Group], keys: Mapping[str, set[int]], rounds: list[int] | None = None, late: int = 1
+    ) -> None:
         self.groups = groups
         self.keys = sorted(keys)
         self._groups_of_key = [tuple(sorted(keys[key])) for key in self.keys]
@@ -221,6 +229,27 @@ class Prefilter:
         self._matchers_any_case: list[tuple[Any, bool, list[int]] | None] = [
             (None, group.cased, group.entries) if group.word_start else None for group in groups
         ]
+        self._rounds = rounds
+        self._late = late
+        self._early_automaton: Any = None
+        self._late_automaton: Any = None
+        self._early_groups_of_key: list[tuple[int, ...]] = []
+        self._late_groups_of_key: list[tuple[int, ...]] = []
+        if rounds is not None:
+            # Unanchored groups stay with the early automaton: a scan then knows them all from the start, in the
+            # order of a whole scan (``ItemScan``).
+            is_late = [r >= late and i not in self._unanchored for i, r in enumerate(rounds)]
+            for want_late in (False, True):
+                part = {}
+                for key, gids in zip(self.keys, self._groups_of_key, strict=True):
+                    mine = tuple(gid for gid in gids if is_late[gid] == want_late)
+                    if mine:
+                        part[key] = mine
+                automaton = self._build_automaton(list(part)) if part else None
+                if want_late:
+                    self._late_automaton, self._late_groups_of_key = automaton, list(part.values())
+                else:
+                    self._early_automaton, self._early_groups_of_key = automaton, list(part.values())
 
     def _matcher(self, gid: int, any_case: bool) -> tuple[Any, bool, list[int]]:
         """The group's regex, compiled now that it is needed, put in place for the next texts."""
@@ -233,55 +262,185 @@ class Prefilter:
 
     @staticmethod
     def _build_automaton(keys: list[str]) -> Any:
-        # a DFA: the fastest of the crate's automata to run, and small enough with a few hundred keys
+        # A DFA: the fastest of the crate's automata to run, and small enough with a few hundred keys. Every key
+        # starts with a space, so the crate would use its start-byte prefilter: a memchr for the next space, which
+        # in prose is a few bytes away, and the DFA from there. Four keys that cannot occur (the automaton's text
+        # has no upper-case letters: ``_spaced``) turn that prefilter off; the same matches, a third faster.
+        # They come after the real keys, so a match's key index is still an index into ``keys``.
         return ahocorasick_rs.BytesAhoCorasick(
-            [key.encode("ascii") for key in keys], implementation=ahocorasick_rs.Implementation.DFA
+            [key.encode("ascii") for key in keys] + [b"A", b"B", b"C", b"D"],
+            implementation=ahocorasick_rs.Implementation.DFA,
         )
 
     # The automaton cannot be pickled: a copy (a worker process started by "spawn", say) is built again from
     # the groups and keys, automaton included.
-    def __reduce__(self) -> tuple[type[Prefilter], tuple[list[Group], dict[str, set[int]]]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[Prefilter], tuple[list[Group], dict[str, set[int]], list[int] | None, int]]:
         keys = {key: set(ids) for key, ids in zip(self.keys, self._groups_of_key, strict=True)}
-        return Prefilter, (self.groups, keys)
+        return Prefilter, (self.groups, keys, self._rounds, self._late)
 
     def candidates(self, folded: str, cased_text: str | None = None) -> list[tuple[int, int]]:
         """``(word start, group id)`` for every place in ``folded`` (lower-cased) where a term of the
         group could start; the group's regex decides whether one does. With ``cased_text`` (whose word
         boundaries can differ from those of ``folded`` where a character folds to several: "ß" is "ss"
         in one and "ß" plus padding in the other), the places found in either."""
-        found = self._candidates(_spaced(folded))
-        if cased_text is not None:
-            found = sorted(set(found).union(self._candidates(_spaced(cased_text))))
-        return found
+        spaced = [_spaced(folded)] if cased_text is None else [_spaced(folded), _spaced(cased_text)]
+        return _places(self._automaton, self._groups_of_key, spaced)
 
     def _candidates(self, spaced: bytes) -> list[tuple[int, int]]:
-        # the key " car " starts at `start` in the spaced text, whose extra leading space makes `start` the
-        # word's offset in the text itself
-        groups_of_key = self._groups_of_key
-        found = self._automaton.find_matches_as_indexes(spaced, overlapping=True)
-        return [(start, gid) for key, start, _end in found for gid in groups_of_key[key]]
+        return _places(self._automaton, self._groups_of_key, [spaced])
 
     def find(self, text: Folded, gate: frozenset[int] | None = None) -> list[tuple[int, int, int]]:
         """Every hit ``(start, end, entry)`` of a keyed term in ``text``, leftmost-longest per group.
 
         With ``gate``, nothing is returned (and no regex runs) unless one of those groups could match.
         """
+        scan = self.scan(text, gate)
+        if scan is None:
+            return []
+        scan.run(None)
+        return scan.hits()
+
+    def scan(self, text: Folded, gate: frozenset[int] | None = None, in_rounds: bool = False) -> ItemScan | None:
+        """The places in ``text`` where a group's terms could start, their regexes not run yet (``ItemScan.run``);
+        None when there is none, or, with ``gate``, none of a group of ``gate``. ``in_rounds`` (with ``rounds``):
+        the late groups' places are looked for when a round needs them; ``gate`` must then hold early groups
+        only."""
         cased_text = text.cased
         any_case = text.lower_of_cased  # ASCII: every group runs on the cased text (no lower-cased copy)
         if any_case:
-            candidates = self._candidates(_spaced(cased_text))
+            spaced = [_spaced(cased_text)]
         elif text.same_offsets:
-            candidates = self._candidates(_spaced(text.folded))
+            spaced = [_spaced(text.folded)]
         else:  # some character folded to several: word boundaries can differ between the two foldings
-            candidates = self.candidates(text.folded, cased_text)
-        if not candidates or (gate is not None and gate.isdisjoint(map(_GROUP_ID, candidates))):
-            return []
-        candidates.sort()
-        hits: list[tuple[int, int, int]] = []
-        last_end: dict[int, int] = {}
+            spaced = [_spaced(text.folded), _spaced(cased_text)]
+        in_rounds = in_rounds and self._rounds is not None
+        if in_rounds:
+            candidates = (
+                _places(self._early_automaton, self._early_groups_of_key, spaced)
+                if self._early_automaton is not None
+                else []
+            )
+        else:
+            candidates = _places(self._automaton, self._groups_of_key, spaced)
+        if not candidates and (not in_rounds or gate is not None):
+            return None  # (without a gate, the late groups may still have places)
+        if gate is not None and gate.isdisjoint(map(_GROUP_ID, candidates)):
+            return None
+        return ItemScan(self, text, any_case, candidates, spaced if in_rounds else None)
+
+    def in_rounds(self, rounds: list[int], late: int) -> Prefilter:
+        """The same groups and keys, with ``rounds`` and ``late`` (see the class)."""
+        keys = {key: set(ids) for key, ids in zip(self.keys, self._groups_of_key, strict=True)}
+        return Prefilter(self.groups, keys, rounds, late)
+
+    def groups_holding(self, lists: Iterable[str]) -> frozenset[int]:
+        """Ids of the groups with a term of one of ``lists``."""
+        wanted = frozenset(lists)
+        return frozenset(i for i, group in enumerate(self.groups) if group.lists & wanted)
+
+
+def _places(automaton: Any, groups_of_key: list[tuple[int, ...]], spaced: list[bytes]) -> list[tuple[int, int]]:
+    """``(start, group id)`` of every key of ``automaton`` in the spaced texts, sorted (and de-duplicated when
+    there are two texts)."""
+    # the key " car " starts at `start` in the spaced text, whose extra leading space makes `start` the
+    # word's offset in the text itself
+    found = [
+        (start, gid)
+        for key, start, _end in automaton.find_matches_as_indexes(spaced[0], overlapping=True)
+        for gid in groups_of_key[key]
+    ]
+    if len(spaced) > 1:
+        other = [
+            (start, gid)
+            for key, start, _end in automaton.find_matches_as_indexes(spaced[1], overlapping=True)
+            for gid in groups_of_key[key]
+        ]
+        found = list(set(found).union(other))
+    found.sort()
+    return found
+
+
+_FIRST = operator.itemgetter(0)
+
+
+class ItemScan:
+    """One text's candidates (``Prefilter.scan``), whose groups' regexes run in rounds: the classifier first runs
+    the groups its requirements need, and the others only if the item gets that far (``match.py``).
+
+    ``hits()`` gives what ``Prefilter.find`` gives, restricted to the groups run so far, in the same order: the
+    candidates' hits in candidate order, then the unanchored groups' in the order the whole scan takes them.
+    A group's hits never depend on another group's, so a term list whose groups have all run has exactly the hits
+    a whole scan gives it. The places of the late groups (``Prefilter``) are looked for with the first round that
+    runs one of them, and merged into the candidates in order.
+    """
+
+    __slots__ = (
+        "_prefilter", "_text", "_any_case", "_candidates", "_found", "_unanchored", "_unanchored_hits", "_spaced",
+    )
+
+    def __init__(
+        self,
+        prefilter: Prefilter,
+        text: Folded,
+        any_case: bool,
+        candidates: list[tuple[int, int]],
+        spaced: list[bytes] | None,
+    ) -> None:
+        self._prefilter = prefilter
+        self._text = text
+        self._any_case = any_case
+        self._candidates = candidates
+        self._found: list[tuple[int, int, int] | None] = [None] * len(candidates)
+        # the groups searched over the whole text, in the order a whole scan takes them (the same set expression
+        # over the same sequence of their ids: the late automaton holds none of them)
+        self._unanchored: list[int] = (
+            list(prefilter._unanchored.intersection(gid for _, gid in candidates)) if prefilter._unanchored else []
+        )
+        self._unanchored_hits: dict[int, list[tuple[int, int, int]]] = {}
+        self._spaced = spaced  # the automaton's texts, until the late groups' places are looked for
+
+    def _add_late_places(self) -> None:
+        spaced = self._spaced
+        self._spaced = None
+        prefilter = self._prefilter
+        if spaced is None or prefilter._late_automaton is None:
+            return
+        late = _places(prefilter._late_automaton, prefilter._late_groups_of_key, spaced)
+        if not late:
+            return
+        # (start, group id) order, as one sort of all of them gives (the two automata's groups differ)
+        pairs: list[tuple[tuple[int, int], tuple[int, int, int] | None]] = list(
+            zip(self._candidates, self._found, strict=True)
+        )
+        pairs.extend((place, None) for place in late)
+        pairs.sort(key=_FIRST)
+        self._candidates = [place for place, _ in pairs]
+        self._found = [hit for _, hit in pairs]
+
+    def run(self, round_: int | None) -> None:
+        """Run the regexes of the candidates of the groups of round ``round_`` (None: of every group). Each round
+        runs once."""
+        prefilter = self._prefilter
+        rounds = prefilter._rounds
+        if self._spaced is not None and (round_ is None or round_ >= prefilter._late):
+            self._add_late_places()
+        text = self._text
+        cased_text = text.cased
+        any_case = self._any_case
         # ASCII: every group's regex runs on the cased text itself, case-insensitive ones ignoring case
-        matchers, folded = (self._matchers_any_case, cased_text) if any_case else (self._matchers, text.folded)
-        for start, gid in candidates:
+        matchers, folded = (
+            (prefilter._matchers_any_case, cased_text) if any_case else (prefilter._matchers, text.folded)
+        )
+        found = self._found
+        last_end: dict[int, int] = {}
+        index = -1
+        every = round_ is None or rounds is None
+        for start, gid in self._candidates:
+            index += 1
+            if not every and rounds[gid] != round_:  # type: ignore[index]
+                continue
             if last_end.get(gid, -1) > start:
                 continue  # inside this group's previous hit: as finditer, no overlapping hits per group
             matcher = matchers[gid]
@@ -289,24 +448,30 @@ class Prefilter:
                 continue  # unanchored: searched below
             match, cased, entries = matcher
             if match is None:
-                match, cased, entries = self._matcher(gid, any_case)
+                match, cased, entries = prefilter._matcher(gid, any_case)
             m = match(cased_text if cased else folded, start)
             if m is not None:
                 end = last_end[gid] = m.end()
-                hits.append((start, end, entries[m.lastindex - 1]))
-        if self._unanchored:
-            for gid in self._unanchored.intersection(gid for _, gid in candidates):
-                group = self.groups[gid]
-                for m in group.rx.finditer(cased_text if group.cased else text.folded):
-                    hits.append((m.start(), m.end(), group.entries[m.lastindex - 1]))  # type: ignore[operator]
-        if self._shared_terms and len(hits) > 1:
+                found[index] = (start, end, entries[m.lastindex - 1])
+        for gid in self._unanchored:
+            if not every and rounds[gid] != round_:  # type: ignore[index]
+                continue
+            group = prefilter.groups[gid]
+            self._unanchored_hits[gid] = [
+                (m.start(), m.end(), group.entries[m.lastindex - 1])  # type: ignore[operator]
+                for m in group.rx.finditer(cased_text if group.cased else text.folded)
+            ]
+
+    def hits(self) -> list[tuple[int, int, int]]:
+        """Every hit ``(start, end, entry)`` of the groups run so far (see the class)."""
+        hits = [hit for hit in self._found if hit is not None]
+        for gid in self._unanchored:
+            found = self._unanchored_hits.get(gid)
+            if found:
+                hits.extend(found)
+        if self._prefilter._shared_terms and len(hits) > 1:
             hits = list(dict.fromkeys(hits))  # a term in two groups (KYV-101 under kyv and kyv101) counts once
         return hits
-
-    def groups_holding(self, lists: Iterable[str]) -> frozenset[int]:
-        """Ids of the groups with a term of one of ``lists``."""
-        wanted = frozenset(lists)
-        return frozenset(i for i, group in enumerate(self.groups) if group.lists & wanted)
 
 
 Unkeyed = tuple[tuple[str, ...], int, bool, bool]  # atoms, entry, match case, whether it can match ASCII text
