@@ -1,4 +1,4 @@
-"""The lxml fast path for RSS 2.0 (parse/feed_fast.py) gives exactly feedparser's items, or refuses.
+"""The lxml fast path for RSS 2.0 and RSS 1.0 (parse/feed_fast.py) gives exactly feedparser's items, or refuses.
 
 Every fixture, both benchmark corpora and a set of generated edge cases are parsed both ways
 (``parse_feed(fast=True)`` and ``fast=False``, which always uses feedparser) and the ``ParsedItem`` lists (or the
@@ -179,3 +179,156 @@ def test_hostile_entity_bombs_are_left_to_feedparser() -> None:
     for name in ("billion_laughs.xml", "quadratic_blowup.xml", "xxe_file.xml", "xxe_parameter_entity.xml"):
         data = (DATA / "hostile" / name).read_bytes()
         assert fast_entries(data, URL, "application/rss+xml") is None, name
+
+
+# RSS 1.0 (RDF): bioRxiv, medRxiv, HighWire and Atypon send these.
+
+_PRISM_URIS = ("http://purl.org/rss/1.0/modules/prism/", "http://prismstandard.org/namespaces/basic/2.0/",
+               "http://prismstandard.org/namespaces/1.2/basic/")
+
+
+def _rdf(items: str, prism: str = _PRISM_URIS[0], rss: str = "", root_extra: str = "",
+         declaration: str = '<?xml version="1.0" encoding="UTF-8"?>') -> bytes:
+    """An RSS 1.0 document; ``rss`` is the prefix of the RSS 1.0 namespace ("" for the default, "rss:" as Atypon)."""
+    xmlns = f'xmlns:{rss[:-1]}="http://purl.org/rss/1.0/"' if rss else 'xmlns="http://purl.org/rss/1.0/"'
+    return (f'{declaration}<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" {xmlns} '
+            f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            f'xmlns:prism="{prism}" xmlns:taxo="http://purl.org/rss/1.0/modules/taxonomy/"{root_extra}>'
+            f'<{rss}channel rdf:about="https://journal.example/"><{rss}title>J</{rss}title>'
+            f"<{rss}link>https://journal.example/</{rss}link><{rss}items><rdf:Seq><rdf:li rdf:resource=\"x\"/>"
+            f"</rdf:Seq></{rss}items></{rss}channel><{rss}image rdf:about=\"\"><{rss}title>img</{rss}title>"
+            f"</{rss}image>{items}</rdf:RDF>").encode()
+
+
+ABOUTS = ["https://j.example/cgi/content/short/1v1?rss=1", "", "  /relative/about  ", "urn:doi:10.1101/1",
+          "https://j.example/a?x=1&amp;y=2"]
+IDENTIFIERS = ["", "<dc:identifier>doi:10.1101/2026.01.01.123456</dc:identifier>",
+               "<dc:identifier>info:doi/10.1126/science.1</dc:identifier>"
+               "<dc:identifier>hwp:resource-id:sci;356/1</dc:identifier>",
+               "<dc:identifier>hwp:x</dc:identifier><dc:identifier>doi:10.5555/LAST.2</dc:identifier>",
+               "<dc:identifier>  </dc:identifier>"]
+SUBJECTS = ["", "<dc:subject><![CDATA[Botany, Microbiology]]></dc:subject>",
+            "<dc:subject>A</dc:subject><dc:subject>A</dc:subject><dc:subject>B</dc:subject>",
+            "<dc:subject></dc:subject><dc:subject>Late</dc:subject>"]
+CREATORS = ["", "<dc:creator><![CDATA[ Kaur, M., Shukla, A. ]]></dc:creator>",
+            "<dc:creator>First One</dc:creator><dc:creator>Jane Roe (jane@example.org)</dc:creator>",
+            "<dc:creator>Someone</dc:creator><dc:creator></dc:creator>", "<dc:creator>x@example.org</dc:creator>"]
+DATES = ["2019-08-27", "2017-06-15T10:29:47-07:00", "Fri, 06 Mar 2015 21:09:13 GMT", "garbage", ""]
+
+
+def _generated_rdf_items() -> list[str]:
+    items = []
+    combos = itertools.product(range(len(TITLES)), range(len(LINKS)), range(len(ABOUTS)), range(len(BODIES)))
+    for n, (t, li, a, b) in enumerate(combos):
+        if n % 11:
+            continue
+        k = n // 11
+        parts = [f"<title>{TITLES[t]}</title>", f"<link>{LINKS[li]}</link>"]
+        if k % 3 == 0:
+            parts.append(f"<description>{BODIES[b]}</description>")
+        if k % 4 == 0:
+            parts.append(f"<content:encoded>{BODIES[(b + 1) % len(BODIES)]}</content:encoded>")
+        if k % 5 == 0:
+            parts.insert(0, f"<content:encoded>{BODIES[(b + 2) % len(BODIES)]}</content:encoded>")
+        parts.append(CREATORS[k % len(CREATORS)])
+        if k % 7 != 3:
+            parts.append(f"<dc:date>{DATES[k % len(DATES)]}</dc:date>")
+        parts.append(IDENTIFIERS[k % len(IDENTIFIERS)])
+        parts.append("<dc:publisher>Cold Spring Harbor Laboratory</dc:publisher>")
+        if k % 2:  # dc:title after title, or before it, or the only title; sometimes differing from it
+            title = TITLES[(t + k % 3) % len(TITLES)]
+            parts.insert(0 if k % 4 == 1 else len(parts), f"<dc:title>{title}</dc:title>")
+        if k % 6 == 0:
+            parts = [p for p in parts if not p.startswith("<title>")]
+        if k % 9 == 4:
+            parts = [p for p in parts if not p.startswith("<link>")]
+        parts.append(SUBJECTS[k % len(SUBJECTS)])
+        if k % 3 == 1:
+            parts.append("<prism:doi> 10.1101/2026.PRISM </prism:doi><prism:volume>356</prism:volume>")
+        parts.append("<prism:publicationDate>2017-06-16</prism:publicationDate><prism:section>twis</prism:section>")
+        about = f' rdf:about="{ABOUTS[a]}"' if k % 8 != 5 else ""
+        items.append(f"<item{about}>" + ("<!-- c -->" if k % 2 else "\n").join(parts) + "</item>")
+    return items
+
+
+def test_generated_rdf_edge_cases_give_feedparsers_items() -> None:
+    items = _generated_rdf_items()
+    assert len(items) > 150
+    taken = 0
+    for start in range(0, len(items), 5):
+        for variant, (prism, rss) in enumerate(itertools.product(_PRISM_URIS, ("", "rss:"))):
+            if (start // 5 + variant) % 3:  # each group of items under two of the six namespace spellings
+                continue
+            chunk = "".join(items[start:start + 5])
+            if rss:
+                for name in ("item", "title", "link", "description"):
+                    chunk = chunk.replace(f"<{name}", f"<rss:{name}").replace(f"</{name}>", f"</rss:{name}>")
+            doc = _rdf(chunk, prism=prism, rss=rss)
+            for url in (URL, "https://news.example.org/a/b/", ""):
+                taken += fast_entries(doc, url, "application/rdf+xml") is not None
+                fast, slow = _both(doc, url, "application/rdf+xml")
+                assert fast == slow, (url, prism, doc[:3000])
+    assert taken > 60
+
+
+def test_rdf_fixtures_and_corpus_go_the_fast_way() -> None:
+    for name in ("biorxiv_subject_collection_rss1-rdf_no_xml_decl.rdf", "highwire_journal_toc_rss1-rdf_science.xml"):
+        data = (DATA / "real" / name).read_bytes()
+        entries = fast_entries(data, URL, "application/rdf+xml")
+        assert entries, name
+        assert all(entry.get("id") and entry.get("updated") for entry in entries), name
+    rdf_docs = [doc for doc in make_real_corpus(12, 6) if b"<rdf:RDF" in doc.body[:400]]
+    assert rdf_docs
+    for doc in rdf_docs:
+        assert fast_entries(doc.body, f"http://127.0.0.3:8123{doc.path}", "application/rss+xml") is not None
+
+
+_ITEM = "<item rdf:about='https://j.example/1'><title>x</title><link>https://j.example/1</link>{}</item>"
+
+
+@pytest.mark.parametrize("doc", [
+    _rdf(_ITEM.format("<dc:date>2019-08-27</dc:date><dc:date>2019-08-28</dc:date>")),
+    _rdf(_ITEM.format("<title>again</title>")),
+    _rdf(_ITEM.format("<dc:title>a</dc:title><dc:title>b</dc:title>")),
+    _rdf(_ITEM.format("<dc:description>d</dc:description>")),
+    _rdf(_ITEM.format("<guid>https://j.example/g</guid>")),
+    _rdf(_ITEM.format("<taxo:topics><rdf:Bag><rdf:li rdf:resource='t'/></rdf:Bag></taxo:topics>")),
+    _rdf(_ITEM.format("<prism:keyword>k</prism:keyword>")),
+    _rdf(_ITEM.format("<p:doi xmlns:p='http://purl.org/rss/1.0/modules/prism/'>10.1/x</p:doi>")),
+    _rdf(_ITEM.format("<prism:doi>10.1/x</prism:doi>"), prism="http://example.org/not-prism/"),
+    _rdf(_ITEM.format("<x:doi xmlns:x='urn:unknown'>10.1/x</x:doi>")),
+    _rdf(_ITEM.format("<dc:creator>a <!-- c --> b</dc:creator>")),
+    _rdf(_ITEM.format("<dc:subject>a<b>c</b></dc:subject>")),
+    _rdf(_ITEM.format("<dc:identifier scheme='doi'>10.1/x</dc:identifier>")),
+    _rdf(_ITEM.format("<Description>upper case</Description>")),
+    _rdf(_ITEM.format("").replace("<item ", "<item xml:lang='de' ")),
+    _rdf(_ITEM.format("").replace("<item ", "<item rdf:resource='r' ")),
+    _rdf(_ITEM.format("").replace("<item ", "<item xml:base='https://other.example/' ")),
+    _rdf(_ITEM.format(""), root_extra=" xml:lang='en'"),
+    _rdf(_ITEM.format("").replace("<item", "<n:item xmlns:n='http://my.netscape.com/rdf/simple/0.9/'")
+         .replace("</item>", "</n:item>")),
+    _rdf(_ITEM.format(""), declaration="\ufeff"),
+    _rdf(_ITEM.format(""), declaration='<?xml version="1.0" encoding="iso-8859-1"?>'),
+    b'<?xml version="1.0"?><!DOCTYPE rdf:RDF [<!ENTITY e "boom">]>'
+    + _rdf(_ITEM.format("<dc:creator>&e;</dc:creator>"), declaration=""),
+    _rdf(_ITEM.format("")).replace(b"</rdf:RDF>", b""),
+    _rdf(_ITEM.format("")).replace(b"<channel", b"<channel>x</channel><channel", 1),
+    _rdf(_ITEM.format("<dc:creator>caf\xe9</dc:creator>")).replace("é".encode(), b"\xe9"),
+], ids=["two-dates", "two-titles", "two-dc-titles", "dc-description", "guid", "taxo-topics", "unknown-prism-name",
+        "prism-other-prefix", "prism-unknown-uri", "unknown-namespace", "comment-in-creator", "child-in-subject",
+        "attribute-on-identifier", "upper-case-tag", "xml-lang-item", "other-item-attribute", "xml-base",
+        "root-attribute", "rss090-item", "bom", "latin1-declared", "entity-declaration", "truncated",
+        "two-channels", "invalid-utf8"])
+def test_rdf_refuses_what_it_is_not_sure_of_and_feedparser_still_reads_it(doc: bytes) -> None:
+    assert fast_entries(doc, URL, "application/rdf+xml") is None
+    fast, slow = _both(doc, URL, "application/rdf+xml")
+    assert fast == slow
+
+
+def test_rdf_control_document_is_taken() -> None:
+    """The refusal cases above differ from this one only by what each adds: this one must go the fast way."""
+    doc = _rdf(_ITEM.format("<dc:creator>a</dc:creator><prism:doi>10.1/x</prism:doi>"))
+    entries = fast_entries(doc, URL, "application/rdf+xml")
+    assert entries is not None
+    assert entries[0]["prism_doi"] == "10.1/x"
+    assert _both(doc)[0] == _both(doc)[1]

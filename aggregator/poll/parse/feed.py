@@ -7,8 +7,8 @@ The bozo policy (feedparser never raises; it flags a document it had to repair):
   advertises a feed (``<link rel="alternate" type="application/rss+xml">``), the error carries that link;
 - a bad entry is skipped with a warning; the source fails only when every entry failed.
 
-Plain UTF-8 RSS 2.0 is read by ``feed_fast.fast_entries`` (lxml), which gives the entries feedparser would give
-and refuses whatever it is not sure of; everything else goes to feedparser.
+Plain UTF-8 RSS 2.0 and RSS 1.0 (RDF) are read by ``feed_fast.fast_entries`` (lxml), which gives the entries
+feedparser would give and refuses whatever it is not sure of; everything else (Atom among it) goes to feedparser.
 
 Dates are read from the raw strings the feed wrote (``published``, ``updated``, ``created``) by
 ``parse/dates.py``, not taken from feedparser's ``*_parsed``: its fallback parsers complete a date they half

@@ -1,17 +1,21 @@
-"""A fast path for plain RSS 2.0: the entries feedparser would give, read with lxml, or ``None`` when unsure.
+"""A fast path for plain RSS 2.0 and RSS 1.0 (RDF): the entries feedparser would give, read with lxml, or ``None``.
 
 feedparser (SAX events handled in Python, one dictionary per element) was half the CPU of a first poll
-(docs/benchmark.md, finding 9). For the documents most feeds send — UTF-8 RSS 2.0 whose items hold only the
-common elements — this reads the tree with lxml and applies, field by field, what feedparser's strict parser
-does to the same text (``_FeedParserMixin.pop`` and the element handlers of ``namespaces/_base.py``): strip,
-resolve the link and a permalink guid against the base URI, resolve relative URIs inside HTML with feedparser's
-own ``resolve_relative_uris``, its UTF-8 repair and its cp1252 mapping, its tag rules and its guid-as-link rule.
+(docs/benchmark.md, finding 9). For the documents most feeds send — UTF-8 RSS 2.0 or RSS 1.0 whose items hold
+only the common elements — this reads the tree with lxml and applies, field by field, what feedparser's strict
+parser does to the same text (``_FeedParserMixin.pop`` and the element handlers of ``namespaces/_base.py`` and
+``namespaces/dc.py``): strip, resolve the link and a permalink guid against the base URI, resolve relative URIs
+inside HTML with feedparser's own ``resolve_relative_uris``, its UTF-8 repair and its cp1252 mapping, its tag
+rules and its guid-as-link rule; for RSS 1.0 also ``rdf:about`` as the id, ``dc:date`` as ``updated``, the first
+non-empty of ``title``/``dc:title``, the last ``dc:creator``, ``dc:subject`` as a tag and the raw keys
+``dc_identifier`` and ``prism_doi`` (the last of each) that ``feed.py`` reads a DOI from.
 
 It refuses (returns ``None``, and ``parse_feed`` runs feedparser) anything it is not sure of: a byte-order
 mark, an encoding other than UTF-8 (or ASCII), a DOCTYPE or entity declaration, any well-formedness error, a root
-other than ``<rss version="2.0">``, ``xml:base`` or ``base`` anywhere, an item element outside the list below
-or repeated, an attribute other than ``guid``'s ``isPermaLink`` and ``category``'s ``domain``, and any element
-whose text holds a comment, a processing instruction or a child element.
+other than ``<rss version="2.0">`` or ``<rdf:RDF>`` with one RSS 1.0 channel, ``xml:base`` or ``base`` anywhere,
+an item element outside the lists below (by namespace and exact name) or repeated where it may not be, an
+attribute other than ``guid``'s ``isPermaLink``, ``category``'s ``domain`` and an RSS 1.0 item's ``rdf:about``,
+and any element whose text holds a comment, a processing instruction or a child element.
 ``tests/test_parse_feed_fast.py`` compares both paths on every fixture and on generated feeds.
 """
 
@@ -27,6 +31,12 @@ _CONTENT = "http://purl.org/rss/1.0/modules/content/"
 _WFW = "http://wellformedweb.org/CommentAPI/"
 _SLASH = "http://purl.org/rss/1.0/modules/slash/"
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_RSS1 = "http://purl.org/rss/1.0/"
+# feedparser maps the first to "prism"; the other two it does not know, so it keys their elements by the prefix
+# the document gives them, which is why an RSS 1.0 item's prism element must be written with ``prism:``.
+_PRISM = frozenset({"http://prismstandard.org/namespaces/1.2/basic/", "http://purl.org/rss/1.0/modules/prism/",
+                    "http://prismstandard.org/namespaces/basic/2.0/"})
 
 # Item children this path reads (or, for the last four, knows feedparser stores apart from every field we use).
 _TITLE, _LINK, _GUID, _DESCRIPTION, _PUBDATE, _CATEGORY = "title", "link", "guid", "description", "pubDate", "category"
@@ -34,6 +44,19 @@ _CREATOR, _ENCODED = f"{{{_DC}}}creator", f"{{{_CONTENT}}}encoded"
 _IGNORED = frozenset({"comments", f"{{{_WFW}}}commentRss", f"{{{_SLASH}}}comments"})
 _KNOWN = frozenset({_TITLE, _LINK, _GUID, _DESCRIPTION, _PUBDATE, _CATEGORY, _CREATOR, _ENCODED}) | _IGNORED
 _ATTRIBUTES = {_GUID: frozenset({"isPermaLink"}), _CATEGORY: frozenset({"domain"})}
+
+# RSS 1.0 item children: feedparser's key for each (what its handlers store) or None where it stores nothing we read.
+_RDF_ABOUT = f"{{{_RDF}}}about"
+_RSS1_ITEM, _RSS1_CHANNEL, _RDF_ROOT = f"{{{_RSS1}}}item", f"{{{_RSS1}}}channel", f"{{{_RDF}}}RDF"
+_R_TITLE, _R_LINK, _R_DESCRIPTION = f"{{{_RSS1}}}title", f"{{{_RSS1}}}link", f"{{{_RSS1}}}description"
+_DC_TITLE, _DC_DATE, _DC_SUBJECT = f"{{{_DC}}}title", f"{{{_DC}}}date", f"{{{_DC}}}subject"
+_DC_IDENTIFIER, _DC_PUBLISHER = f"{{{_DC}}}identifier", f"{{{_DC}}}publisher"
+_RDF_KNOWN = frozenset({_R_TITLE, _R_LINK, _R_DESCRIPTION, _ENCODED, _CREATOR, _DC_TITLE, _DC_DATE, _DC_SUBJECT,
+                        _DC_IDENTIFIER, _DC_PUBLISHER})
+_RDF_REPEATABLE = frozenset({_CREATOR, _DC_SUBJECT, _DC_IDENTIFIER, _DC_PUBLISHER})
+# prism elements (local names as written; feedparser lower-cases them into ``prism_<name>``): only ``doi`` is read.
+_PRISM_NAMES = frozenset({"doi", "publicationDate", "section", "volume", "number", "startingPage", "endingPage",
+                          "issueName", "publicationName", "coverDate", "coverDisplayDate", "url", "issn", "eIssn"})
 
 _BOMS = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff", b"\x00\x00\x00<", b"<\x00\x00\x00",
          b"\x00<\x00?", b"<\x00?\x00", b"Lo\xa7\x94")
@@ -75,12 +98,19 @@ def fast_entries(data: bytes, url: str, content_type: str = "") -> list[dict[str
         root = etree.fromstring(data, _PARSER)
     except (etree.XMLSyntaxError, ValueError):
         return None
-    if root.tag != "rss" or root.get("version") != "2.0":
+    if root.tag == "rss" and root.get("version") == "2.0":
+        channels = [child for child in root if child.tag == "channel"]
+        if len(channels) != 1:
+            return None
+        items = [child for child in channels[0] if child.tag == "item"]
+        rdf = False
+    elif root.tag == _RDF_ROOT and not root.attrib:
+        if len([child for child in root if child.tag == _RSS1_CHANNEL]) != 1:
+            return None
+        items = [child for child in root if child.tag == _RSS1_ITEM]  # RSS 1.0 items are the channel's siblings
+        rdf = True
+    else:
         return None
-    channels = [child for child in root if child.tag == "channel"]
-    if len(channels) != 1:
-        return None
-    items = [child for child in channels[0] if child.tag == "item"]
     base = _base_uri(url)
     if base is None:
         return None
@@ -115,24 +145,103 @@ def fast_entries(data: bytes, url: str, content_type: str = "") -> list[dict[str
 
     entries: list[dict[str, Any]] = []
     for item in items:
-        if item.attrib:
+        entry = _rdf_item(item, text) if rdf else _rss2_item(item, text)
+        if entry is None:
             return None
-        seen: dict[str, Any] = {}
-        categories: list[Any] = []
-        for child in item:
-            tag = child.tag
-            if not isinstance(tag, str):  # a comment or processing instruction between the item's elements
-                continue
-            if tag not in _KNOWN or len(child) or not set(child.attrib) <= _ATTRIBUTES.get(tag, frozenset()):
-                return None
-            if tag == _CATEGORY:
-                categories.append(child)
-            elif tag in seen:
-                return None
-            else:
-                seen[tag] = child
-        entries.append(_entry(seen, categories, text))
+        entries.append(entry)
     return entries
+
+
+def _rss2_item(item: Any, text: Any) -> dict[str, Any] | None:
+    if item.attrib:
+        return None
+    seen: dict[str, Any] = {}
+    categories: list[Any] = []
+    for child in item:
+        tag = child.tag
+        if not isinstance(tag, str):  # a comment or processing instruction between the item's elements
+            continue
+        if tag not in _KNOWN or len(child) or not set(child.attrib) <= _ATTRIBUTES.get(tag, frozenset()):
+            return None
+        if tag == _CATEGORY:
+            categories.append(child)
+        elif tag in seen:
+            return None
+        else:
+            seen[tag] = child
+    return _entry(seen, categories, text)
+
+
+def _rdf_item(item: Any, text: Any) -> dict[str, Any] | None:
+    """An RSS 1.0 item as feedparser's handlers leave it (the keys ``feed.py`` reads)."""
+    if set(item.attrib) - {_RDF_ABOUT}:
+        return None
+    titles: list[Any] = []  # title and dc:title share feedparser's _start_title/_end_title
+    seen: dict[str, Any] = {}
+    last: dict[str, Any] = {}  # the repeatable ones: feedparser keeps the last (same depth, overwrite)
+    subjects: list[Any] = []
+    prism_doi = None
+    for child in item:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        if len(child) or child.attrib:
+            return None
+        namespace, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+        if namespace in _PRISM:
+            if child.prefix != "prism" or name not in _PRISM_NAMES:
+                return None
+            if name == "doi":
+                prism_doi = child
+            continue
+        if tag not in _RDF_KNOWN:
+            return None
+        if tag in (_R_TITLE, _DC_TITLE):
+            if tag in seen:
+                return None
+            seen[tag] = child
+            titles.append(child)
+        elif tag == _DC_SUBJECT:
+            subjects.append(child)
+        elif tag in _RDF_REPEATABLE:
+            last[tag] = child
+        elif tag in seen:
+            return None
+        else:
+            seen[tag] = child
+    entry: dict[str, Any] = {}
+    about = item.get(_RDF_ABOUT)
+    if about:  # _start_item: the attribute as written, neither stripped nor resolved
+        entry["id"] = about
+    for title in titles:  # the first non-empty title wins (feedparser's title_depth)
+        entry["title"] = text(title, html=False, title=True)
+        if entry["title"]:
+            break
+    if _R_LINK in seen:
+        link = text(seen[_R_LINK], html=False, uri=True).replace("&amp;", "&")
+        entry["link"] = _LINK_REFERENCE.sub(r"&\g<1>", link)
+    if _ENCODED in seen:
+        entry["content"] = [{"value": text(seen[_ENCODED], html=True)}]
+    if _R_DESCRIPTION in seen:
+        entry["summary"] = text(seen[_R_DESCRIPTION], html=True)
+    elif "content" in entry:
+        entry["summary"] = entry["content"][0]["value"]
+    if _DC_DATE in seen:
+        entry["updated"] = text(seen[_DC_DATE], html=False)
+    if _CREATOR in last:
+        entry["author"] = text(last[_CREATOR], html=False)
+    if _DC_IDENTIFIER in last:
+        entry["dc_identifier"] = text(last[_DC_IDENTIFIER], html=False)
+    if prism_doi is not None:
+        entry["prism_doi"] = text(prism_doi, html=False)
+    if subjects:
+        tags: list[dict[str, Any]] = []
+        for subject in subjects:  # _start_category with no attributes adds nothing; _end_category adds the term
+            value = text(subject, html=False)
+            if value:
+                _add_tag(tags, value, None)
+        entry["tags"] = tags
+    return entry
 
 
 def _entry(seen: dict[str, Any], categories: list[Any], text: Any) -> dict[str, Any]:
