@@ -378,6 +378,7 @@ class ItemScan:
 
     __slots__ = (
         "_prefilter", "_text", "_any_case", "_candidates", "_found", "_unanchored", "_unanchored_hits", "_spaced",
+        "_rounds_run",
     )
 
     def __init__(
@@ -400,6 +401,7 @@ class ItemScan:
         )
         self._unanchored_hits: dict[int, list[tuple[int, int, int]]] = {}
         self._spaced = spaced  # the automaton's texts, until the late groups' places are looked for
+        self._rounds_run = 0  # a bit per round already run (``run``)
 
     def _add_late_places(self) -> None:
         spaced = self._spaced
@@ -421,7 +423,13 @@ class ItemScan:
 
     def run(self, round_: int | None) -> None:
         """Run the regexes of the candidates of the groups of round ``round_`` (None: of every group). Each round
-        runs once."""
+        runs once: asked again (the classifier's first tier, then ``_ItemState.extend`` up to it), it is not run
+        again; its hits are those found the first time."""
+        if round_ is not None:
+            bit = 1 << round_
+            if self._rounds_run & bit:
+                return
+            self._rounds_run |= bit
         prefilter = self._prefilter
         rounds = prefilter._rounds
         if self._spaced is not None and (round_ is None or round_ >= prefilter._late):
