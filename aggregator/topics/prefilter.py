@@ -362,9 +362,6 @@ def _places(automaton: Any, groups_of_key: list[tuple[int, ...]], spaced: list[b
     return found
 
 
-_FIRST = operator.itemgetter(0)
-
-
 class ItemScan:
     """One text's candidates (``Prefilter.scan``), whose groups' regexes run in rounds: the classifier first runs
     the groups its requirements need, and the others only if the item gets that far (``match.py``).
@@ -378,6 +375,7 @@ class ItemScan:
 
     __slots__ = (
         "_prefilter", "_text", "_any_case", "_candidates", "_found", "_unanchored", "_unanchored_hits", "_spaced",
+        "_rounds_run",
     )
 
     def __init__(
@@ -400,6 +398,7 @@ class ItemScan:
         )
         self._unanchored_hits: dict[int, list[tuple[int, int, int]]] = {}
         self._spaced = spaced  # the automaton's texts, until the late groups' places are looked for
+        self._rounds_run = 0  # a bit per round already run (``run``)
 
     def _add_late_places(self) -> None:
         spaced = self._spaced
@@ -410,18 +409,35 @@ class ItemScan:
         late = _places(prefilter._late_automaton, prefilter._late_groups_of_key, spaced)
         if not late:
             return
-        # (start, group id) order, as one sort of all of them gives (the two automata's groups differ)
-        pairs: list[tuple[tuple[int, int], tuple[int, int, int] | None]] = list(
-            zip(self._candidates, self._found, strict=True)
-        )
-        pairs.extend((place, None) for place in late)
-        pairs.sort(key=_FIRST)
-        self._candidates = [place for place, _ in pairs]
-        self._found = [hit for _, hit in pairs]
+        # (start, group id) order, as one sort of all of them gives (the two automata's groups differ, so no place
+        # is in both): a merge of the two sorted lists
+        early = self._candidates
+        early_found = self._found
+        candidates: list[tuple[int, int]] = []
+        found: list[tuple[int, int, int] | None] = []
+        i = 0
+        count = len(early)
+        for place in late:
+            while i < count and early[i] < place:
+                candidates.append(early[i])
+                found.append(early_found[i])
+                i += 1
+            candidates.append(place)
+            found.append(None)
+        candidates.extend(early[i:])
+        found.extend(early_found[i:])
+        self._candidates = candidates
+        self._found = found
 
     def run(self, round_: int | None) -> None:
         """Run the regexes of the candidates of the groups of round ``round_`` (None: of every group). Each round
-        runs once."""
+        runs once: asked again (the classifier's first tier, then ``_ItemState.extend`` up to it), it is not run
+        again; its hits are those found the first time."""
+        if round_ is not None:
+            bit = 1 << round_
+            if self._rounds_run & bit:
+                return
+            self._rounds_run |= bit
         prefilter = self._prefilter
         rounds = prefilter._rounds
         if self._spaced is not None and (round_ is None or round_ >= prefilter._late):
